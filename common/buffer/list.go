@@ -1,0 +1,126 @@
+package buffer
+
+import "errors"
+
+// ErrShort is returned when a List is asked for more bytes than it holds.
+var ErrShort = errors.New("buffer: list holds fewer bytes than requested")
+
+// MinChunk is the smallest buffer Write allocates. Small writes are packed
+// into chunks of this size, so a thousand 10-byte messages cost a few
+// kilobytes rather than a thousand separate allocations.
+const MinChunk = 4096
+
+// List is a FIFO of buffers with the total number of unread bytes.
+// Mirrors xps_buffer_list_t. The zero value is an empty list ready to use.
+type List struct {
+	bufs []*Buffer // bufs[0] is the head; every buffer in it has Len() > 0
+	n    int
+}
+
+// NewList returns an empty list. Mirrors xps_buffer_list_create.
+func NewList() *List { return &List{} }
+
+// Len returns the total number of unread bytes in the list.
+func (l *List) Len() int { return l.n }
+
+// Append adds b at the tail and takes ownership of it.
+// Mirrors xps_buffer_list_append. An empty buffer is dropped.
+func (l *List) Append(b *Buffer) {
+	if b.Len() == 0 {
+		return
+	}
+	l.bufs = append(l.bufs, b)
+	l.n += b.Len()
+}
+
+// Write appends a copy of p, filling the tail buffer's spare capacity first
+// and then one new buffer of at least MinChunk bytes.
+func (l *List) Write(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	l.n += len(p)
+	if k := len(l.bufs); k > 0 {
+		p = p[l.bufs[k-1].Append(p):]
+	}
+	if len(p) > 0 {
+		b := New(max(len(p), MinChunk))
+		b.Append(p)
+		l.bufs = append(l.bufs, b)
+	}
+}
+
+// Read returns a new buffer with a copy of the first n bytes, spanning
+// buffers as needed. It consumes nothing. Mirrors xps_buffer_list_read.
+func (l *List) Read(n int) (*Buffer, error) {
+	if n < 0 || n > l.n {
+		return nil, ErrShort
+	}
+	out := New(n)
+	for _, b := range l.bufs {
+		if out.Len() == n {
+			break
+		}
+		p := b.Bytes()
+		out.Append(p[:min(len(p), n-out.Len())])
+	}
+	return out, nil
+}
+
+// Clear drops the first n bytes: whole buffers from the head, then part of
+// the next one. Clearing 0 bytes does nothing. Mirrors xps_buffer_list_clear.
+func (l *List) Clear(n int) error {
+	if n < 0 || n > l.n {
+		return ErrShort
+	}
+	l.n -= n
+	i := 0
+	for n > 0 {
+		b := l.bufs[i]
+		if n < b.Len() {
+			b.Consume(n)
+			break
+		}
+		n -= b.Len()
+		l.bufs[i] = nil // let the collector take it
+		i++
+	}
+	l.bufs = l.bufs[i:]
+	if len(l.bufs) == 0 {
+		l.bufs = l.bufs[:0:0] // drop the backing array of a drained queue
+	}
+	return nil
+}
+
+// Slices appends to dst a view of each queued buffer's unread bytes, head
+// first, at most max of them (max <= 0 means all), and returns the result.
+// The views alias the list: they are valid until the list is next modified.
+// A sender passes them to one writev/sendmsg call and then Clears what was
+// sent, so no byte is copied on the way to the socket.
+func (l *List) Slices(dst [][]byte, max int) [][]byte {
+	for i, b := range l.bufs {
+		if max > 0 && i == max {
+			break
+		}
+		dst = append(dst, b.Bytes())
+	}
+	return dst
+}
+
+// MoveTo moves every queued buffer to the tail of dst, leaving l empty. No
+// byte is copied.
+func (l *List) MoveTo(dst *List) {
+	dst.bufs = append(dst.bufs, l.bufs...)
+	dst.n += l.n
+	clear(l.bufs)
+	l.bufs = l.bufs[:0]
+	l.n = 0
+}
+
+// Reset drops everything in the list. Mirrors xps_buffer_list_destroy for a
+// list that is reused rather than freed.
+func (l *List) Reset() {
+	clear(l.bufs)
+	l.bufs = l.bufs[:0:0]
+	l.n = 0
+}

@@ -1,0 +1,18 @@
+// Package xlog is the server's logger, the Go edition of the course's
+// xps_logger: one line per call on standard output, with a coloured level
+// label and the name of the function that logged.
+//
+// Levels are ERROR, INFO, DEBUG, WARNING and HTTP. DEBUG lines are printed
+// only when the environment variable XPS_DEBUG is exactly "1"; every other
+// level always prints. A line looks like
+//
+//	 INFO  listener.accept : new connection
+//
+// with the label in bold on a coloured background and the function name in
+// green. Colour is used when standard output is a terminal; XPS_COLOR=1
+// forces it on and XPS_COLOR=0 (or NO_COLOR) turns it off, so a log
+// redirected to a file stays readable.
+//
+// Payload bytes are never logged at a default level: the course's tests push
+// gigabytes through the server while its output goes to a file.
+package xlog

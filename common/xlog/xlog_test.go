@@ -1,0 +1,64 @@
+package xlog
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func helperThatLogs(lg *Logger) { lg.Log(Info, 0, "new connection") }
+
+func TestLineFormatPlain(t *testing.T) {
+	var out bytes.Buffer
+	lg := New(&out, false, false)
+	helperThatLogs(lg)
+	want := " INFO  helperThatLogs : new connection\n"
+	if out.String() != want {
+		t.Fatalf("got %q, want %q", out.String(), want)
+	}
+}
+
+func TestLineFormatColour(t *testing.T) {
+	var out bytes.Buffer
+	lg := New(&out, true, false)
+	lg.Log(Error, 0, "bind() failed: %s", "address already in use")
+	got := out.String()
+	want := "\x1b[1;41;97m ERROR \x1b[0m \x1b[32mTestLineFormatColour\x1b[0m : bind() failed: address already in use\n"
+	if got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+func TestDebugOnlyWhenEnabled(t *testing.T) {
+	var out bytes.Buffer
+	New(&out, false, false).Log(Debug, 0, "hidden")
+	if out.Len() != 0 {
+		t.Fatalf("DEBUG printed while disabled: %q", out.String())
+	}
+	New(&out, false, true).Log(Debug, 0, "shown")
+	if !strings.Contains(out.String(), " DEBUG ") || !strings.HasSuffix(out.String(), ": shown\n") {
+		t.Fatalf("DEBUG line missing or malformed: %q", out.String())
+	}
+}
+
+func TestShortName(t *testing.T) {
+	cases := map[string]string{
+		"main.(*listener).accept":                "listener.accept",
+		"main.newListener":                       "newListener",
+		"expserver-go/common/xlog.(*Logger).Log": "Logger.Log",
+		"main.main.func1":                        "main.func1",
+	}
+	for in, want := range cases {
+		if got := shortName(in); got != want {
+			t.Errorf("shortName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestLevelString(t *testing.T) {
+	for l, want := range []string{"ERROR", "INFO", "DEBUG", "WARNING", "HTTP"} {
+		if got := Level(l).String(); got != want {
+			t.Errorf("Level(%d) = %q, want %q", l, got, want)
+		}
+	}
+}

@@ -1,0 +1,159 @@
+package xpstest
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+)
+
+// FreePorts returns n distinct TCP ports that were free a moment ago. All n
+// are held open together while they are chosen, so they differ.
+func FreePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp4", "0.0.0.0:0")
+		if err != nil {
+			return nil, fmt.Errorf("xpstest: free port: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// PollInterval is how often the harness re-checks a condition it waits for.
+const PollInterval = 10 * time.Millisecond
+
+// WaitFor calls check every PollInterval until it returns nil or timeout
+// passes, and then returns check's last error. A check that returns an error
+// made by Permanent stops the wait at once.
+func WaitFor(timeout time.Duration, check func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		var p permanent
+		if errors.As(err, &p) {
+			return p.err
+		}
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(PollInterval)
+	}
+}
+
+// Permanent wraps err so that WaitFor stops waiting and returns err.
+func Permanent(err error) error { return permanent{err} }
+
+type permanent struct{ err error }
+
+func (p permanent) Error() string { return p.err.Error() }
+
+// WaitAccepting waits until every address accepts a TCP connection. alive,
+// if not nil, is checked between attempts so that a server that exited at
+// start-up is reported at once rather than after the timeout.
+func WaitAccepting(addrs []string, timeout time.Duration, alive func() error) error {
+	return WaitFor(timeout, func() error {
+		if alive != nil {
+			if err := alive(); err != nil {
+				return Permanent(err)
+			}
+		}
+		for _, a := range addrs {
+			c, err := net.DialTimeout("tcp", a, time.Second)
+			if err != nil {
+				return fmt.Errorf("xpstest: %s does not accept connections: %w", a, err)
+			}
+			c.Close()
+		}
+		return nil
+	})
+}
+
+// Dial connects to addr over TCP with a 5-second timeout.
+func Dial(addr string) (*net.TCPConn, error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.TCPConn), nil
+}
+
+// ChunkSize is the read size of ReadChunk: what a Node.js socket reads at a
+// time, so a "first data event" here is what the course's grader sees.
+const ChunkSize = 64 * 1024
+
+// ReadChunk returns the bytes of one read call — the first data event a
+// client sees. It fails with io.EOF if the peer closed first.
+func ReadChunk(c net.Conn, timeout time.Duration) ([]byte, error) {
+	buf := make([]byte, ChunkSize)
+	c.SetReadDeadline(time.Now().Add(timeout))
+	n, err := c.Read(buf)
+	if n > 0 {
+		return buf[:n], nil
+	}
+	return nil, err
+}
+
+// ReadFull reads exactly n bytes.
+func ReadFull(c net.Conn, n int, timeout time.Duration) ([]byte, error) {
+	buf := make([]byte, n)
+	c.SetReadDeadline(time.Now().Add(timeout))
+	k, err := io.ReadFull(c, buf)
+	return buf[:k], err
+}
+
+// ReadToClose reads until the peer closes the connection and returns all the
+// bytes. A reset after data counts as a close; the error then says so.
+func ReadToClose(c net.Conn, timeout time.Duration) ([]byte, error) {
+	c.SetReadDeadline(time.Now().Add(timeout))
+	b, err := io.ReadAll(c)
+	return b, err
+}
+
+// IsTimeout reports whether err is a read or dial deadline expiring.
+func IsTimeout(err error) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// IsReset reports whether err means the peer reset the connection.
+func IsReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// Reset closes c with SO_LINGER 0, so the peer gets a TCP reset instead of an
+// orderly close — what a crashing client or the grader's socket.destroy()
+// with unread data looks like.
+func Reset(c *net.TCPConn) error {
+	if err := c.SetLinger(0); err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// ExpectClose waits up to timeout for the peer to close c without sending
+// anything. It returns the bytes that arrived instead, if any.
+func ExpectClose(c net.Conn, timeout time.Duration) (got []byte, err error) {
+	c.SetReadDeadline(time.Now().Add(timeout))
+	buf := make([]byte, ChunkSize)
+	for {
+		n, err := c.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			if errors.Is(err, io.EOF) || IsReset(err) {
+				return got, nil
+			}
+			return got, err
+		}
+	}
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"slices"
+
+	"expserver-go/common/buffer"
+	"expserver-go/common/xlog"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxIovecs caps the buffers handed to one sendmsg call (the kernel's IOV_MAX).
+const maxIovecs = 1024
+
+// connection is one connected TCP client. Mirrors xps_connection_t.
+type connection struct {
+	core     *core
+	sock     int
+	listener *listener
+	remoteIP string
+	pending  *buffer.List // replies waiting to be sent
+}
+
+// readBuf is the scratch space every receive uses. The server has one
+// thread, so one buffer serves every connection.
+var readBuf = make([]byte, bufferSize)
+
+// newConnection attaches sock to the loop for read and write events and adds
+// the connection to the core. Mirrors xps_connection_create.
+func newConnection(core *core, sock int, remoteIP string) (*connection, error) {
+	c := &connection{core: core, sock: sock, remoteIP: remoteIP, pending: buffer.NewList()}
+	h := handlers{read: c.read, write: c.write, close: c.close}
+	if err := core.loop.attach(sock, unix.EPOLLIN|unix.EPOLLOUT, h); err != nil {
+		return nil, err
+	}
+	core.connections[c] = struct{}{}
+	xlog.Debugf("created connection from %s", remoteIP)
+	return c, nil
+}
+
+// close removes the connection from the core, detaches it from the loop,
+// closes the socket and drops any reply not yet sent.
+// Mirrors xps_connection_destroy.
+func (c *connection) close() {
+	delete(c.core.connections, c)
+	if err := c.core.loop.detach(c.sock); err != nil {
+		xlog.Errorf("%v", err)
+	}
+	unix.Close(c.sock)
+	c.pending.Reset()
+	xlog.Debugf("destroyed connection from %s", c.remoteIP)
+}
+
+// read receives one chunk and queues its reversal. It receives once per
+// event, never until EAGAIN: with level-triggered epoll the loop comes back
+// while data remains, and receiving once keeps a fast sender from starving
+// the other connections. Mirrors connection_read_handler.
+func (c *connection) read() {
+	n, err := unix.Read(c.sock, readBuf)
+	if err != nil {
+		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+			return
+		}
+		xlog.Errorf("recv() failed: %v", err)
+		c.close()
+		return
+	}
+	if n == 0 {
+		xlog.Infof("peer closed connection")
+		c.close()
+		return
+	}
+	reverseChunk(readBuf[:n])
+	// Nothing limits this queue: a client that sends without reading makes
+	// it grow for as long as it sends. Stage 10's pipes bound it.
+	c.pending.Write(readBuf[:n])
+}
+
+// write sends as much of the queued replies as the socket takes, in one
+// sendmsg call over all queued buffers, and drops what was sent.
+// Mirrors connection_write_handler.
+func (c *connection) write() {
+	if c.pending.Len() == 0 {
+		return
+	}
+	n, err := unix.SendmsgBuffers(c.sock, c.pending.Slices(nil, maxIovecs), nil, nil, unix.MSG_NOSIGNAL)
+	if err != nil {
+		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+			return
+		}
+		xlog.Errorf("%v", os.NewSyscallError("send", err))
+		c.close()
+		return
+	}
+	c.pending.Clear(n)
+}
+
+// reverseChunk reverses b in place, except that a final newline stays last:
+// "hello\n" becomes "olleh\n". Each chunk is reversed on its own; no lines
+// are reassembled across chunks.
+func reverseChunk(b []byte) {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+	}
+	slices.Reverse(b)
+}

@@ -1,0 +1,343 @@
+package milestone
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"expserver-go/common/xpstest"
+)
+
+// fileMilestones are the checks of the stages with an upstream relay and a
+// file module but no HTTP (11–13).
+var fileMilestones = []Milestone{
+	{ID: "proxy-multiple-clients", Title: "3 concurrent requests through the first port get exactly the upstream's responses",
+		From: 11, To: 13, Grader: true, Run: checkProxyMultipleClients},
+	{ID: "file-on-connect", Title: "the second port sends sample.txt whole in its first chunk, then closes",
+		From: 12, To: 13, Grader: true, Run: checkFileOnConnect},
+	{ID: "file-access-restriction", Title: "the third port refuses ../temp/file.txt: closes without sending a byte",
+		From: 12, To: 12, Grader: true, Run: checkFileAccessRestriction},
+	{ID: "upstream-down", Title: "with the upstream down, a client on the first port is closed with nothing sent",
+		From: 11, To: 13, Grader: true, Fresh: true, Run: checkUpstreamDownSilentClose},
+	{ID: "upstream-dies-mid-response", Title: "an upstream dying mid-response: the client gets what was sent, then a close",
+		From: 11, To: 13, Run: checkUpstreamDiesMidResponse},
+	{ID: "proxy-500-concurrent", Title: "500 concurrent clients relayed through the first port all get the whole response",
+		From: 11, To: 13, Run: checkProxy500},
+	{ID: "large-file", Title: "a 50 MiB sample.txt arrives whole through the file module (sha256)",
+		From: 12, To: 13, Run: checkLargeFile},
+	{ID: "client-leaves-mid-file", Title: "a client leaving mid-file makes the server release the file",
+		From: 12, To: 13, Run: checkClientLeavesMidFile},
+	{ID: "idle-ports", Title: "the third and fourth ports accept and send nothing; leaving frees everything",
+		From: 13, To: 13, Run: checkIdlePorts},
+}
+
+// dateLine matches the Date header line of a response, the one part of two
+// responses to the same request that may differ.
+var dateLine = regexp.MustCompile(`(?im)^date:[^\n]*\n`)
+
+// sameResponse compares a relayed response with a direct one byte for byte,
+// except the Date header's value.
+func sameResponse(direct, relayed []byte) error {
+	d := dateLine.ReplaceAll(direct, []byte("Date: -\r\n"))
+	r := dateLine.ReplaceAll(relayed, []byte("Date: -\r\n"))
+	if !bytes.Equal(d, r) {
+		return fail("the upstream's response byte for byte: "+xpstest.Abbrev(d, 160), "%s", xpstest.Abbrev(r, 160))
+	}
+	return nil
+}
+
+func (e *Env) upstreamAddr() string { return "127.0.0.1:" + strconv.Itoa(e.Upstream.Port) }
+
+func checkProxyMultipleClients(e *Env) error {
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Go(func() {
+			req := fmt.Sprintf("GET /%d HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", i, e.Addr(0))
+			_, relayed, err := xpstest.RoundTrip(e.Addr(0), req, replyTimeout)
+			if err != nil {
+				errs[i] = fail("a response through the proxy", "%v", err)
+				return
+			}
+			_, direct, err := xpstest.RoundTrip(e.upstreamAddr(), req, replyTimeout)
+			if err != nil {
+				errs[i] = fmt.Errorf("direct request to the upstream: %w", err)
+				return
+			}
+			if err := sameResponse(direct, relayed); err != nil {
+				errs[i] = fmt.Errorf("GET /%d: %w", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func sampleTxt(e *Env) ([]byte, error) {
+	return os.ReadFile(filepath.Join(e.Layout.Public, "sample.txt"))
+}
+
+func checkFileOnConnect(e *Env) error {
+	want, err := sampleTxt(e)
+	if err != nil {
+		return err
+	}
+	c, err := xpstest.Dial(e.Addr(1))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	got, err := xpstest.ReadChunk(c, replyTimeout)
+	if err != nil {
+		return fail(fmt.Sprintf("sample.txt (%d bytes) in the first chunk", len(want)), "%s", describeReadErr(err))
+	}
+	if !bytes.Equal(got, want) {
+		return fail(fmt.Sprintf("sample.txt (%d bytes) in the first chunk", len(want)), "%s", xpstest.Abbrev(got, 80))
+	}
+	if rest, err := xpstest.ExpectClose(c, replyTimeout); err != nil || len(rest) > 0 {
+		return fail("a close after the file", "%d more bytes, %v", len(rest), err)
+	}
+	return nil
+}
+
+func checkFileAccessRestriction(e *Env) error {
+	if err := os.MkdirAll(e.Layout.Temp, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(e.Layout.Temp, "file.txt"), []byte("Some sample data\n"), 0o644); err != nil {
+		return err
+	}
+	c, err := xpstest.Dial(e.Addr(2))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	got, err := xpstest.ExpectClose(c, replyTimeout)
+	if len(got) > 0 {
+		return fail("a close without data", "the server sent %s", xpstest.Abbrev(got, 60))
+	}
+	if err != nil {
+		return fail("a close without data", "the connection stayed open (%v)", describeReadErr(err))
+	}
+	return e.alive()
+}
+
+func checkUpstreamDownSilentClose(e *Env) error {
+	e.Upstream.Stop()
+	defer e.Upstream.Start()
+	c, err := xpstest.Dial(e.Addr(0))
+	if err != nil {
+		return fail("the connection to be accepted", "%v", err)
+	}
+	defer c.Close()
+	c.Write([]byte("GET / HTTP/1.1\r\nHost: " + e.Addr(0) + "\r\nConnection: close\r\n\r\n"))
+	got, err := xpstest.ExpectClose(c, replyTimeout)
+	if len(got) > 0 {
+		return fail("a close with no response (the course's grader hangs on any reply)", "%s", xpstest.Abbrev(got, 60))
+	}
+	if err != nil {
+		return fail("a close with no response", "the connection stayed open (%v)", describeReadErr(err))
+	}
+	return e.alive()
+}
+
+// fakeUpstream replaces the real upstream on its port with a listener that
+// runs script for one connection, and restores the real one afterwards.
+func fakeUpstream(e *Env, script func(c net.Conn)) (restore func() error, err error) {
+	e.Upstream.Stop()
+	l, err := net.Listen("tcp4", "0.0.0.0:"+strconv.Itoa(e.Upstream.Port))
+	if err != nil {
+		e.Upstream.Start()
+		return nil, fmt.Errorf("taking the upstream's port: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		script(c)
+	}()
+	return func() error {
+		l.Close()
+		<-done
+		return e.Upstream.Start()
+	}, nil
+}
+
+func checkUpstreamDiesMidResponse(e *Env) error {
+	partial := append([]byte("HTTP/1.0 200 OK\r\nContent-Length: 1000000\r\n\r\n"), bytes.Repeat([]byte("partial "), 8192)...)
+	restore, err := fakeUpstream(e, func(c net.Conn) {
+		xpstest.ReadChunk(c, replyTimeout) // the relayed request
+		c.Write(partial)
+		xpstest.Reset(c.(*net.TCPConn)) // the upstream process dies
+	})
+	if err != nil {
+		return err
+	}
+	defer restore()
+	c, err := xpstest.Dial(e.Addr(0))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.Write([]byte("GET /big HTTP/1.0\r\n\r\n"))
+	got, err := xpstest.ExpectClose(c, bulkTimeout)
+	if err != nil {
+		return fail("the partial response, then a close", "%d bytes, then %v", len(got), describeReadErr(err))
+	}
+	// A reset from the upstream can destroy its last bytes in flight before
+	// the server reads them, so what arrived must be a prefix of what was
+	// sent — never more, never different.
+	if len(got) == 0 || !bytes.HasPrefix(partial, got) {
+		return fail("a prefix of the upstream's partial response", "%s", xpstest.Abbrev(got, 80))
+	}
+	if err := restore(); err != nil {
+		return err
+	}
+	return e.alive()
+}
+
+func checkProxy500(e *Env) error {
+	req := "GET /sample.txt HTTP/1.0\r\n\r\n"
+	want, err := sampleTxt(e)
+	if err != nil {
+		return err
+	}
+	conns := make([]*net.TCPConn, 500)
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	for i := range conns {
+		c, err := xpstest.Dial(e.Addr(0))
+		if err != nil {
+			return fail("500 connections", "connection %d: %v", i+1, err)
+		}
+		conns[i] = c
+	}
+	errs := make([]error, len(conns))
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Go(func() {
+			c.Write([]byte(req))
+			raw, err := xpstest.ReadToClose(c, bulkTimeout)
+			if err != nil {
+				errs[i] = fail("a whole response", "client %d: %d bytes, then %v", i+1, len(raw), describeReadErr(err))
+				return
+			}
+			r, err := xpstest.ParseResponse(raw)
+			if err != nil || r.Status != 200 || !bytes.Equal(r.Body, want) {
+				errs[i] = fail("200 with sample.txt", "client %d: %s", i+1, xpstest.Abbrev(raw, 80))
+			}
+		})
+	}
+	wg.Wait()
+	return firstErrors(errs, 3)
+}
+
+// withSampleTxt replaces public/sample.txt with content for the duration of
+// fn. The file module opens the file when a client connects, so the server
+// serves the replacement without a restart.
+func withSampleTxt(e *Env, content []byte, fn func() error) error {
+	path := filepath.Join(e.Layout.Public, "sample.txt")
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, content, 0o644); err != nil {
+		return err
+	}
+	defer os.WriteFile(path, orig, 0o644)
+	return fn()
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+func checkLargeFile(e *Env) error {
+	content := randomBytes(50 << 20)
+	return withSampleTxt(e, content, func() error {
+		c, err := xpstest.Dial(e.Addr(1))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		got, err := xpstest.ReadToClose(c, bulkTimeout)
+		if err != nil {
+			return fail("50 MiB, then a close", "%d bytes, then %v", len(got), describeReadErr(err))
+		}
+		if sha256.Sum256(got) != sha256.Sum256(content) {
+			return fail("the file's bytes (sha256)", "%d bytes that differ", len(got))
+		}
+		return nil
+	})
+}
+
+func checkClientLeavesMidFile(e *Env) error {
+	pid := e.Server.PID()
+	base, err := countFDs(e, pid)
+	if err != nil {
+		return err
+	}
+	return withSampleTxt(e, randomBytes(50<<20), func() error {
+		c, err := xpstest.Dial(e.Addr(1))
+		if err != nil {
+			return err
+		}
+		if _, err := xpstest.ReadFull(c, 1<<20, replyTimeout); err != nil {
+			c.Close()
+			return fail("the file to start arriving", "%v", describeReadErr(err))
+		}
+		xpstest.Reset(c)
+		if err := fdsBackTo(e, pid, base); err != nil {
+			return err
+		}
+		targets, _ := xpstest.FDTargets(pid)
+		for _, t := range targets {
+			if strings.HasSuffix(t, "sample.txt") {
+				return fail("sample.txt closed", "the server still holds %s open", t)
+			}
+		}
+		return e.alive()
+	})
+}
+
+func checkIdlePorts(e *Env) error {
+	pid := e.Server.PID()
+	base, err := countFDs(e, pid)
+	if err != nil {
+		return err
+	}
+	for _, role := range []int{2, 3} {
+		c, err := xpstest.Dial(e.Addr(role))
+		if err != nil {
+			return err
+		}
+		c.Write([]byte("anyone there?\n"))
+		if got, err := xpstest.ReadChunk(c, 300*time.Millisecond); err == nil {
+			c.Close()
+			return fail("no reply on port "+strconv.Itoa(e.Ports[role]), "%s", xpstest.Abbrev(got, 40))
+		}
+		c.Close()
+	}
+	return fdsBackTo(e, pid, base)
+}

@@ -1,0 +1,714 @@
+package milestone
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"expserver-go/common/xpstest"
+)
+
+// socketMilestones are the checks of the raw-socket stages (6–13) and the
+// process-level checks that hold for every stage.
+var socketMilestones = []Milestone{
+	{ID: "binds-all-interfaces", Title: "all four ports listen on 0.0.0.0, not only on loopback",
+		From: 6, To: 17, Run: checkBindsAllInterfaces},
+	{ID: "single-client-io", Title: "on each raw port, one client's 1,000 random strings are each answered in one chunk",
+		From: 6, To: 12, Grader: true, Run: checkSingleClient},
+	{ID: "multiple-clients", Title: "10 clients connected at once to the first port each get their own answer",
+		From: 6, To: 10, Grader: true, Run: checkMultipleClients},
+	{ID: "error-handling", Title: "after one client disconnects, a connected client and a new one are both served",
+		From: 6, To: 10, Grader: true, Fresh: true, Run: checkErrorHandling},
+	{ID: "blocks-on-non-reader", Title: "lesson: a client that sends without reading stalls every other client",
+		From: 7, To: 7, Lesson: true, Run: checkBlocksOnNonReader},
+	{ID: "non-blocking", Title: "while one client floods without reading, a second client is answered within 5 s",
+		From: 8, To: 10, Grader: true, Run: checkNonBlocking},
+	{ID: "idle-cpu-burn", Title: "lesson: level-triggered write events make an idle connection spin the CPU",
+		From: 8, To: 8, Lesson: true, Fresh: true, Run: checkIdleCPUBurn},
+	{ID: "idle-cpu", Title: "an idle client costs no CPU (under 1 % while it waits)",
+		From: 9, To: 10, Grader: true, Fresh: true, Run: checkIdleCPU},
+	{ID: "idle-cpu", Title: "an idle client costs no CPU (under 1 % while it waits)",
+		From: 11, To: 17, Fresh: true, Run: checkIdleCPU},
+	{ID: "memory-flat", Title: "a flood echoed to a slower reader arrives intact while RSS stays under 64 MiB",
+		From: 10, To: 10, Grader: true, Run: checkMemoryFlat},
+	{ID: "memory-flat", Title: "a flood echoed to a slower reader arrives intact while RSS stays under 64 MiB",
+		From: 11, To: 12, Run: checkMemoryFlat},
+	{ID: "concurrent-1000", Title: "1,000 connections open at once are all answered correctly",
+		From: 6, To: 12, Run: checkConcurrent1000},
+	{ID: "large-message", Title: "a 1 MiB message is answered whole",
+		From: 6, To: 12, Run: checkLargeMessage},
+	{ID: "reset-mid-reply", Title: "a client that resets in the middle of its reply ends alone; others keep being served",
+		From: 6, To: 12, Run: checkResetMidReply},
+	{ID: "connect-churn", Title: "2,000 rapid connect/disconnect cycles leave no fd behind and service normal",
+		From: 6, To: 17, Run: checkConnectChurn},
+	{ID: "sigint-exit", Title: "SIGINT shuts the server down with exit status 0 and frees its ports",
+		From: 7, To: 17, Run: checkSIGINT},
+}
+
+const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+// randomLine returns a random string from the grader's alphabet, of a length
+// drawn uniformly from 0 to max-1, with "\n" appended — the grader's inputs.
+func randomLine(max int) []byte {
+	b := make([]byte, rand.IntN(max), max+1)
+	for i := range b {
+		b[i] = alphabet[rand.IntN(len(alphabet))]
+	}
+	return append(b, '\n')
+}
+
+// roundTrip sends in on c and checks that the first chunk back is the
+// stage's answer to it.
+func roundTrip(e *Env, c net.Conn, in []byte) error {
+	if _, err := c.Write(in); err != nil {
+		return fail("to send "+xpstest.Abbrev(in, 40), "write failed: %v", err)
+	}
+	got, err := xpstest.ReadChunk(c, replyTimeout)
+	want := expectReply(e.Stage, in)
+	if err != nil {
+		return fail(xpstest.Abbrev(want, 60), "no reply: %v", describeReadErr(err))
+	}
+	if !bytes.Equal(got, want) {
+		return fail(xpstest.Abbrev(want, 60), "%s", xpstest.Abbrev(got, 60))
+	}
+	return nil
+}
+
+func describeReadErr(err error) string {
+	switch {
+	case xpstest.IsTimeout(err):
+		return "nothing arrived in time"
+	case xpstest.IsReset(err):
+		return "connection reset"
+	case errors.Is(err, io.EOF):
+		return "connection closed"
+	}
+	return err.Error()
+}
+
+func checkBindsAllInterfaces(e *Env) error {
+	listening, err := listeningSockets()
+	if err != nil {
+		return err
+	}
+	var bad []string
+	for role, port := range e.Ports {
+		var addrs []string
+		ok := false
+		for _, s := range listening[port] {
+			addrs = append(addrs, s.addr)
+			ok = ok || s.addr == "0.0.0.0" || s.addr == "::"
+		}
+		if !ok {
+			if len(addrs) == 0 {
+				addrs = []string{"nothing"}
+			}
+			bad = append(bad, fmt.Sprintf("port %d (role %d) on %s", port, role+1, strings.Join(addrs, ", ")))
+		}
+	}
+	if len(bad) > 0 {
+		return fail("every port listening on 0.0.0.0", "%s", strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// listenSocket is a listening socket as /proc/net/tcp{,6} shows it.
+type listenSocket struct {
+	addr string // "0.0.0.0", "::", "127.0.0.1" or "other"
+}
+
+// listeningSockets reads /proc/net/tcp and tcp6 and returns, for each port,
+// the sockets in LISTEN state on it.
+func listeningSockets() (map[int][]listenSocket, error) {
+	out := map[int][]listenSocket{}
+	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return nil, err
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 4 || f[3] != "0A" { // 0A is TCP_LISTEN
+				continue
+			}
+			hexAddr, hexPort, _ := strings.Cut(f[1], ":")
+			port, err := strconv.ParseInt(hexPort, 16, 32)
+			if err != nil {
+				continue
+			}
+			s := listenSocket{addr: "other"}
+			switch strings.Trim(hexAddr, "0") {
+			case "":
+				s.addr = map[bool]string{true: "0.0.0.0", false: "::"}[len(hexAddr) == 8]
+			case "100007F":
+				s.addr = "127.0.0.1"
+			}
+			out[int(port)] = append(out[int(port)], s)
+		}
+	}
+	return out, nil
+}
+
+func checkSingleClient(e *Env) error {
+	for _, role := range rawRoles(e.Stage) {
+		c, err := xpstest.Dial(e.Addr(role))
+		if err != nil {
+			return fail(fmt.Sprintf("a connection to port %d", e.Ports[role]), "%v", err)
+		}
+		for i := 0; i < 1000; i++ {
+			if err := roundTrip(e, c, randomLine(100)); err != nil {
+				c.Close()
+				return fmt.Errorf("port %d, string %d: %w", e.Ports[role], i+1, err)
+			}
+		}
+		c.Close()
+	}
+	return nil
+}
+
+func checkMultipleClients(e *Env) error {
+	const n = 10
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			c, err := xpstest.Dial(e.Addr(0))
+			if err != nil {
+				errs[i] = fail("a connection", "%v", err)
+				return
+			}
+			defer c.Close()
+			if err := roundTrip(e, c, []byte(fmt.Sprintf("string-%d\n", i))); err != nil {
+				errs[i] = fmt.Errorf("client %d: %w", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func checkErrorHandling(e *Env) error {
+	leaving, err := xpstest.Dial(e.Addr(0))
+	if err != nil {
+		return err
+	}
+	staying, err := xpstest.Dial(e.Addr(0))
+	if err != nil {
+		leaving.Close()
+		return err
+	}
+	defer staying.Close()
+	leaving.Close()
+	if err := roundTrip(e, staying, randomLine(10)); err != nil {
+		return fmt.Errorf("client connected before the other left: %w", err)
+	}
+	fresh, err := xpstest.Dial(e.Addr(0))
+	if err != nil {
+		return fail("a new connection", "%v", err)
+	}
+	defer fresh.Close()
+	if err := roundTrip(e, fresh, randomLine(10)); err != nil {
+		return fmt.Errorf("client connected after the other left: %w", err)
+	}
+	return e.alive()
+}
+
+// flooder sends up to total bytes on a connection and never reads.
+type flooder struct {
+	conn    *net.TCPConn
+	sent    atomic.Int64
+	stopped chan struct{} // closed when the writer returns
+}
+
+func startFlood(addr string, total int64) (*flooder, error) {
+	c, err := xpstest.Dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	f := &flooder{conn: c, stopped: make(chan struct{})}
+	chunk := bytes.Repeat([]byte(alphabet[:61]+"\n"), 1<<14) // 1 MiB of printable lines
+	go func() {
+		defer close(f.stopped)
+		for f.sent.Load() < total {
+			n, err := c.Write(chunk[:min(int64(len(chunk)), total-f.sent.Load())])
+			f.sent.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return f, nil
+}
+
+// waitBackedUp waits until the flood has filled what the server will take:
+// it sent atLeast bytes, finished, or made no progress for half a second.
+// This is the state the grader reaches by waiting 5 s.
+func (f *flooder) waitBackedUp(atLeast int64) {
+	last, lastChange := int64(-1), time.Now()
+	xpstest.WaitFor(10*time.Second, func() error {
+		select {
+		case <-f.stopped:
+			return nil
+		default:
+		}
+		s := f.sent.Load()
+		if s >= atLeast {
+			return nil
+		}
+		if s != last {
+			last, lastChange = s, time.Now()
+		}
+		if time.Since(lastChange) > 500*time.Millisecond {
+			return nil
+		}
+		return errors.New("still flowing")
+	})
+}
+
+// stop resets the flooding connection and waits for its writer to return.
+func (f *flooder) stop() {
+	xpstest.Reset(f.conn)
+	<-f.stopped
+}
+
+func checkNonBlocking(e *Env) error {
+	flood, err := startFlood(e.Addr(0), e.size(256<<20, 4<<30))
+	if err != nil {
+		return err
+	}
+	defer flood.stop()
+	flood.waitBackedUp(64 << 20)
+	e.logf("flooding client sent %d bytes before the second client connected", flood.sent.Load())
+
+	second, err := xpstest.Dial(e.Addr(0))
+	if err != nil {
+		return fail("the second client to connect", "%v", err)
+	}
+	defer second.Close()
+	if err := roundTrip(e, second, []byte("hello world\n")); err != nil {
+		return fmt.Errorf("second client while the first floods: %w", err)
+	}
+	return e.alive()
+}
+
+func checkBlocksOnNonReader(e *Env) error {
+	flood, err := startFlood(e.Addr(0), 64<<20)
+	if err != nil {
+		return err
+	}
+	defer flood.stop()
+	flood.waitBackedUp(64 << 20)
+
+	second, err := xpstest.Dial(e.Addr(0))
+	if err != nil {
+		return err
+	}
+	defer second.Close()
+	second.Write([]byte("hello world\n"))
+	if got, err := xpstest.ReadChunk(second, time.Second); err == nil {
+		return fail("no reply while the server is blocked in send() to the flooding client",
+			"a reply arrived: %s — the server did not block", xpstest.Abbrev(got, 40))
+	}
+	// Once the flooding client goes away the blocked send fails and the
+	// server catches up with the waiting client.
+	flood.stop()
+	got, err := xpstest.ReadChunk(second, replyTimeout)
+	if err != nil || !bytes.Equal(got, expectReply(e.Stage, []byte("hello world\n"))) {
+		return fail("the waiting client answered after the flooder left", "%s (%v)", xpstest.Abbrev(got, 40), err)
+	}
+	return nil
+}
+
+// idleCPU connects one client that sends nothing and measures the server's
+// CPU use over window.
+func idleCPU(e *Env, window time.Duration) (float64, error) {
+	c, err := xpstest.Dial(e.Addr(0))
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	// Let the server finish accepting before the window opens.
+	if err := xpstest.WaitFor(replyTimeout, func() error { return settled(e) }); err != nil {
+		return 0, err
+	}
+	meter, err := xpstest.StartCPUMeter(e.Server.PID())
+	if err != nil {
+		return 0, err
+	}
+	time.Sleep(window) // a measurement window, not a synchronisation
+	pct, _, err := meter.Percent()
+	return pct, err
+}
+
+// settled reports an error until the server's fd count stops changing
+// between two looks, which means it has finished reacting to a new client.
+func settled(e *Env) error {
+	a, err := countFDs(e, e.Server.PID())
+	if err != nil {
+		return xpstest.Permanent(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	b, err := countFDs(e, e.Server.PID())
+	if err != nil {
+		return xpstest.Permanent(err)
+	}
+	if a != b {
+		return errors.New("fd count still changing")
+	}
+	return nil
+}
+
+func checkIdleCPU(e *Env) error {
+	window := time.Duration(e.size(3, 30)) * time.Second
+	pct, err := idleCPU(e, window)
+	if err != nil {
+		return err
+	}
+	e.logf("idle CPU over %v: %.2f %%", window, pct)
+	if pct > 1 {
+		return fail("under 1 % CPU with one idle client", "%.1f %% over %v", pct, window)
+	}
+	return nil
+}
+
+func checkIdleCPUBurn(e *Env) error {
+	pct, err := idleCPU(e, time.Second)
+	if err != nil {
+		return err
+	}
+	e.logf("idle CPU over 1s: %.2f %%", pct)
+	if pct < 30 {
+		return fail("an idle connection to keep the CPU busy (level-triggered EPOLLOUT)", "%.1f %% CPU", pct)
+	}
+	return nil
+}
+
+func checkMemoryFlat(e *Env) error {
+	roles := rawRoles(e.Stage)
+	role := roles[len(roles)-1]
+	total := e.size(1<<30, 4<<30)
+	const limit = 64 << 20
+	c, err := xpstest.Dial(e.Addr(role))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	sentSum := make(chan []byte, 1)
+	go func() {
+		h := sha256.New()
+		chunk := make([]byte, 1<<20)
+		for i := range chunk {
+			chunk[i] = alphabet[(i*7+i/61)%len(alphabet)]
+		}
+		for sent := int64(0); sent < total; {
+			p := chunk[:min(int64(len(chunk)), total-sent)]
+			p[0] = byte('A' + (sent>>20)%26) // vary the chunks so reordering shows in the hash
+			if _, err := c.Write(p); err != nil {
+				break
+			}
+			h.Write(p)
+			sent += int64(len(p))
+		}
+		sentSum <- h.Sum(nil)
+	}()
+
+	var peak atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		for {
+			if rss, err := xpstest.RSS(e.Server.PID()); err == nil && rss > peak.Load() {
+				peak.Store(rss)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+
+	// The reader takes 64 KiB at a time and never more than 256 MB/s, so
+	// the server's pipe fills and backpressure has to hold the sender.
+	h := sha256.New()
+	buf := make([]byte, 64<<10)
+	start := time.Now()
+	var got int64
+	c.SetReadDeadline(time.Now().Add(5 * time.Minute))
+	for got < total {
+		n, err := c.Read(buf)
+		h.Write(buf[:n])
+		got += int64(n)
+		if err != nil {
+			close(done)
+			return fail(fmt.Sprintf("%d bytes echoed", total), "%d bytes, then %v", got, describeReadErr(err))
+		}
+		if ahead := time.Duration(float64(got)/256e6*float64(time.Second)) - time.Since(start); ahead > 0 {
+			time.Sleep(ahead) // rate limit of the slow reader
+		}
+	}
+	close(done)
+	if want := <-sentSum; !bytes.Equal(h.Sum(nil), want) {
+		return fail("the echo to equal what was sent (sha256)", "different bytes came back")
+	}
+	e.logf("echoed %d MiB in %v; peak RSS %.1f MiB", total>>20, time.Since(start).Round(time.Millisecond), float64(peak.Load())/(1<<20))
+	if peak.Load() > limit {
+		return fail("RSS under 64 MiB throughout", "peak RSS %.1f MiB", float64(peak.Load())/(1<<20))
+	}
+	return nil
+}
+
+func checkConcurrent1000(e *Env) error {
+	roles := rawRoles(e.Stage)
+	conns := make([]*net.TCPConn, 1000)
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	// Connect one after another so the listen backlog never overflows, then
+	// talk on all of them at once.
+	for i := range conns {
+		c, err := xpstest.Dial(e.Addr(roles[i%len(roles)]))
+		if err != nil {
+			return fail("1000 connections", "connection %d failed: %v", i+1, err)
+		}
+		conns[i] = c
+	}
+	errs := make([]error, len(conns))
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Go(func() {
+			if err := roundTrip(e, c, []byte(fmt.Sprintf("client-%04d-%s\n", i, alphabet[:i%50]))); err != nil {
+				errs[i] = fmt.Errorf("connection %d: %w", i+1, err)
+			}
+		})
+	}
+	wg.Wait()
+	return firstErrors(errs, 3)
+}
+
+// firstErrors joins the first max non-nil errors and counts the rest.
+func firstErrors(errs []error, max int) error {
+	var out []error
+	n := 0
+	for _, err := range errs {
+		if err != nil {
+			n++
+			if len(out) < max {
+				out = append(out, err)
+			}
+		}
+	}
+	if n > max {
+		out = append(out, fmt.Errorf("… and %d more", n-max))
+	}
+	return errors.Join(out...)
+}
+
+func checkLargeMessage(e *Env) error {
+	const size = 1 << 20
+	msg := make([]byte, size)
+	for i := range msg {
+		msg[i] = alphabet[rand.IntN(len(alphabet))]
+	}
+	msg[size-1] = '\n'
+	c, err := xpstest.Dial(e.Addr(rawRoles(e.Stage)[0]))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	// Write while reading: a server that answers chunk by chunk would
+	// otherwise fill both directions and deadlock with us.
+	go c.Write(msg)
+	got, err := xpstest.ReadFull(c, size, bulkTimeout)
+	if err != nil {
+		return fail("1 MiB back", "%d bytes, then %v", len(got), describeReadErr(err))
+	}
+	if !reverses(e.Stage) {
+		if sha256.Sum256(got) != sha256.Sum256(msg) {
+			return fail("the echo to equal the message (sha256)", "different bytes")
+		}
+		return nil
+	}
+	// Each chunk is reversed on its own and chunk boundaries are the
+	// network's choice, so compare what is independent of them: the length,
+	// the multiset of bytes, and the final newline.
+	var want, have [256]int
+	for i := range msg {
+		want[msg[i]]++
+		have[got[i]]++
+	}
+	if want != have || got[size-1] != '\n' {
+		return fail("the reversed chunks to hold exactly the message's bytes, newline last", "bytes were lost, added or changed")
+	}
+	return nil
+}
+
+func checkResetMidReply(e *Env) error {
+	role := rawRoles(e.Stage)[0]
+	pid := e.Server.PID()
+	base, err := countFDs(e, pid)
+	if err != nil {
+		return err
+	}
+	flood, err := startFlood(e.Addr(role), 8<<20)
+	if err != nil {
+		return err
+	}
+	flood.waitBackedUp(2 << 20)
+	other, err := xpstest.Dial(e.Addr(role))
+	if err != nil {
+		flood.stop()
+		return err
+	}
+	defer other.Close()
+	if e.Stage >= 8 { // stages 6 and 7 block in send() until the reset: their lesson
+		if err := roundTrip(e, other, []byte("while the other floods\n")); err != nil {
+			flood.stop()
+			return fmt.Errorf("before the reset: %w", err)
+		}
+	}
+	flood.stop()
+	if err := roundTrip(e, other, []byte("after the reset\n")); err != nil {
+		return fmt.Errorf("after the reset: %w", err)
+	}
+	other.Close()
+	return fdsBackTo(e, pid, base)
+}
+
+// countFDs counts the server's open sockets and files under the course
+// layout: the fds a leak would leave behind. Other fds are the language
+// runtime's own (Go's keeps cgroup files open, opened lazily) and are not the
+// server's to release.
+func countFDs(e *Env, pid int) (int, error) {
+	targets, err := xpstest.FDTargets(pid)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, t := range targets {
+		if strings.HasPrefix(t, "socket:") || strings.HasPrefix(t, e.Layout.Root+"/") {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// fdsBackTo waits until the server holds no more fds than it did at base.
+func fdsBackTo(e *Env, pid, base int) error {
+	var now int
+	err := xpstest.WaitFor(replyTimeout, func() error {
+		var err error
+		if now, err = countFDs(e, pid); err != nil {
+			return xpstest.Permanent(err)
+		}
+		if now > base {
+			return errors.New("fds still open")
+		}
+		return nil
+	})
+	if err != nil {
+		if ae := e.alive(); ae != nil {
+			return ae
+		}
+		return fail(fmt.Sprintf("%d open fds once the clients left", base), "%d open fds", now)
+	}
+	return nil
+}
+
+// churnRole is the port probe talks to at the stage: a raw port, the file
+// port of stage 13, the HTTP port from stage 14.
+func churnRole(stage int) int {
+	switch stage {
+	case 11, 13:
+		return 1
+	case 12:
+		return 3
+	}
+	return 0
+}
+
+func checkConnectChurn(e *Env) error {
+	pid := e.Server.PID()
+	base, err := countFDs(e, pid)
+	if err != nil {
+		return err
+	}
+	addr := e.Addr(churnRole(e.Stage))
+	for i := 0; i < 2000; i++ {
+		c, err := xpstest.Dial(addr)
+		if err != nil {
+			return fail("2000 connections accepted", "connection %d: %v", i+1, err)
+		}
+		if i%2 == 0 {
+			xpstest.Reset(c)
+		} else {
+			c.Close()
+		}
+		// Every 32 cycles, let the server catch up. A client loop completes
+		// handshakes faster than a server accepts them; past the listen
+		// backlog of 64 the kernel drops SYNs and each drop costs the client
+		// a one-second retransmission, which tests nothing. The accept queue
+		// is first in, first out, so once a probe on the same port is
+		// answered, every earlier client has been accepted.
+		if i%32 == 31 {
+			if err := probe(e); err != nil {
+				return fmt.Errorf("after %d cycles: %w", i+1, err)
+			}
+		}
+	}
+	if err := fdsBackTo(e, pid, base); err != nil {
+		return err
+	}
+	return probe(e)
+}
+
+// probe checks that the server still does its normal job at this stage.
+func probe(e *Env) error {
+	switch {
+	case e.Stage <= 12:
+		c, err := xpstest.Dial(e.Addr(rawRoles(e.Stage)[0]))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return roundTrip(e, c, []byte("still there?\n"))
+	case e.Stage == 13:
+		return checkFileOnConnect(e)
+	default:
+		return checkGetSampleTxt(e)
+	}
+}
+
+func checkSIGINT(e *Env) error {
+	code, err := e.Server.Interrupt()
+	if err != nil {
+		return fail("exit on SIGINT within 5 s", "%v", err)
+	}
+	if code != 0 {
+		return fail("exit status 0 after SIGINT", "exit status %d", code)
+	}
+	for role := range e.Ports {
+		if c, err := net.DialTimeout("tcp", e.Addr(role), time.Second); err == nil {
+			c.Close()
+			return fail("port "+strconv.Itoa(e.Ports[role])+" closed after exit", "it still accepts connections")
+		}
+	}
+	return e.Server.Restart()
+}

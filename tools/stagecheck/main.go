@@ -1,0 +1,61 @@
+// Stagecheck keeps the stage snapshots honest. It checks that every stage's
+// CHANGES manifest lists exactly what differs from the stage before, that
+// stages and common/ import only what they may, and that the stage folders
+// match the table in docs/roadmap.md. It prints one problem per line and
+// exits 1 if there are any.
+//
+// Usage: go run ./tools/stagecheck
+//
+// The same checks run under go test ./..., so a drifted copy fails the
+// build rather than waiting for someone to remember this tool.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"expserver-go/tools/internal/stagefs"
+)
+
+// checks is the list both main and TestRepository run, so the test cannot
+// check less than the tool.
+var checks = []struct {
+	name string
+	run  func(root string) []string
+}{
+	{"manifests", checkManifests},
+	{"imports", checkImports},
+	{"roadmap", checkRoadmap},
+}
+
+func main() {
+	flag.Usage = func() {
+		fmt.Fprintln(flag.CommandLine.Output(), "usage: go run ./tools/stagecheck\n\nChecks CHANGES manifests, import rules and docs/roadmap.md; prints one problem per line.")
+	}
+	flag.Parse()
+	if flag.NArg() != 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	root, err := stagefs.Root(".")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "stagecheck:", err)
+		os.Exit(1)
+	}
+	failed := false
+	for _, c := range checks {
+		for _, p := range c.run(root) {
+			fmt.Println(p)
+			failed = true
+		}
+	}
+	if failed {
+		os.Exit(1)
+	}
+}
+
+// problemf formats one line of stagecheck's report.
+func problemf(format string, args ...any) string {
+	return "stagecheck: " + fmt.Sprintf(format, args...)
+}
