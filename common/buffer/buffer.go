@@ -1,12 +1,15 @@
 package buffer
 
+import "sync"
+
 // Buffer is a byte buffer with a read position. Mirrors xps_buffer_t.
 //
 // The unread bytes are Bytes(); Consume advances past bytes that were used.
 // len(data) is the buffer's length and cap(data) its capacity.
 type Buffer struct {
-	data []byte
-	pos  int
+	data   []byte
+	pos    int
+	pooled bool // storage came from a chunk pool and goes back to it
 }
 
 // New returns an empty buffer with the given capacity.
@@ -65,4 +68,41 @@ func (b *Buffer) Duplicate() *Buffer { return FromBytes(b.Bytes()) }
 func (b *Buffer) Reset() {
 	b.data = b.data[:0]
 	b.pos = 0
+}
+
+// Chunk sizes of the pools List.Write draws from. Small writes share small
+// chunks, so a connection with a few bytes queued holds 4 KiB, not 64.
+const (
+	smallChunk = 4 << 10
+	largeChunk = 64 << 10
+)
+
+// The pools recycle the chunks of fully sent data. A server streaming a
+// gigabyte through a pipe then allocates nothing per chunk, and its memory
+// stays flat instead of following the garbage collector's rhythm.
+var (
+	smallPool = sync.Pool{New: func() any { return &Buffer{data: make([]byte, 0, smallChunk), pooled: true} }}
+	largePool = sync.Pool{New: func() any { return &Buffer{data: make([]byte, 0, largeChunk), pooled: true} }}
+)
+
+// getChunk returns an empty pooled buffer, small if n bytes fit in one.
+func getChunk(n int) *Buffer {
+	if n <= smallChunk {
+		return smallPool.Get().(*Buffer)
+	}
+	return largePool.Get().(*Buffer)
+}
+
+// release gives a pooled buffer's storage back to its pool. The buffer must
+// not be used afterwards.
+func (b *Buffer) release() {
+	if !b.pooled {
+		return
+	}
+	b.Reset()
+	if cap(b.data) == smallChunk {
+		smallPool.Put(b)
+	} else {
+		largePool.Put(b)
+	}
 }

@@ -132,7 +132,7 @@ func TestListWritePacksSmallWrites(t *testing.T) {
 		t.Fatalf("Len = %d, want 10000", l.Len())
 	}
 	if k := len(l.Slices(nil, 0)); k != 3 {
-		t.Fatalf("1000 writes of 10 bytes used %d buffers, want 3 (4096-byte chunks)", k)
+		t.Fatalf("1000 writes of 10 bytes used %d buffers, want 3 (4 KiB chunks)", k)
 	}
 }
 
@@ -199,6 +199,27 @@ func TestListAgainstModel(t *testing.T) {
 	}
 	if !bytes.Equal(b.Bytes(), model) {
 		t.Fatal("list contents differ from the model")
+	}
+}
+
+func TestListLargeWriteUsesLargeChunks(t *testing.T) {
+	var l List
+	l.Write(make([]byte, 100000))
+	if k := len(l.Slices(nil, 0)); k != 2 {
+		t.Fatalf("a 100000-byte write used %d buffers, want 2 (64 KiB chunks)", k)
+	}
+}
+
+func TestListRecyclesChunks(t *testing.T) {
+	var l List
+	p := make([]byte, 100000)
+	l.Write(p)
+	_ = l.Clear(l.Len())
+	if allocs := testing.AllocsPerRun(100, func() {
+		l.Write(p)
+		_ = l.Clear(l.Len())
+	}); allocs > 0.5 {
+		t.Fatalf("a write and clear of 100000 bytes allocated %.1f times per run, want 0", allocs)
 	}
 }
 

@@ -5,15 +5,11 @@ import "errors"
 // ErrShort is returned when a List is asked for more bytes than it holds.
 var ErrShort = errors.New("buffer: list holds fewer bytes than requested")
 
-// MinChunk is the smallest buffer Write allocates. Small writes are packed
-// into chunks of this size, so a thousand 10-byte messages cost a few
-// kilobytes rather than a thousand separate allocations.
-const MinChunk = 4096
-
 // List is a FIFO of buffers with the total number of unread bytes.
 // Mirrors xps_buffer_list_t. The zero value is an empty list ready to use.
 type List struct {
-	bufs []*Buffer // bufs[0] is the head; every buffer in it has Len() > 0
+	bufs []*Buffer // bufs[head:] are queued, bufs[head] first; each has Len() > 0
+	head int
 	n    int
 }
 
@@ -34,18 +30,17 @@ func (l *List) Append(b *Buffer) {
 }
 
 // Write appends a copy of p, filling the tail buffer's spare capacity first
-// and then one new buffer of at least MinChunk bytes.
+// and then pooled chunks: 4 KiB ones while the rest fits in one, 64 KiB ones
+// otherwise. Small writes are packed together, so a thousand 10-byte
+// messages take three chunks, not a thousand allocations.
 func (l *List) Write(p []byte) {
-	if len(p) == 0 {
-		return
-	}
 	l.n += len(p)
-	if k := len(l.bufs); k > 0 {
+	if k := len(l.bufs); k > 0 && len(p) > 0 {
 		p = p[l.bufs[k-1].Append(p):]
 	}
-	if len(p) > 0 {
-		b := New(max(len(p), MinChunk))
-		b.Append(p)
+	for len(p) > 0 {
+		b := getChunk(len(p))
+		p = p[b.Append(p):]
 		l.bufs = append(l.bufs, b)
 	}
 }
@@ -57,7 +52,7 @@ func (l *List) Read(n int) (*Buffer, error) {
 		return nil, ErrShort
 	}
 	out := New(n)
-	for _, b := range l.bufs {
+	for _, b := range l.bufs[l.head:] {
 		if out.Len() == n {
 			break
 		}
@@ -74,31 +69,39 @@ func (l *List) Clear(n int) error {
 		return ErrShort
 	}
 	l.n -= n
-	i := 0
 	for n > 0 {
-		b := l.bufs[i]
+		b := l.bufs[l.head]
 		if n < b.Len() {
 			b.Consume(n)
 			break
 		}
 		n -= b.Len()
-		l.bufs[i] = nil // let the collector take it
-		i++
+		b.release()
+		l.bufs[l.head] = nil
+		l.head++
 	}
-	l.bufs = l.bufs[i:]
-	if len(l.bufs) == 0 {
-		l.bufs = l.bufs[:0:0] // drop the backing array of a drained queue
+	// Reuse the slice of buffers from its start once the queue is empty,
+	// and move the queue down when the cleared part dominates, so a list
+	// that is appended to and cleared forever neither grows nor reallocates.
+	switch {
+	case l.head == len(l.bufs):
+		l.bufs, l.head = l.bufs[:0], 0
+	case l.head > 32 && l.head > len(l.bufs)/2:
+		k := copy(l.bufs, l.bufs[l.head:])
+		clear(l.bufs[k:])
+		l.bufs, l.head = l.bufs[:k], 0
 	}
 	return nil
 }
 
 // Slices appends to dst a view of each queued buffer's unread bytes, head
 // first, at most max of them (max <= 0 means all), and returns the result.
-// The views alias the list: they are valid until the list is next modified.
+// The views alias the list: they are valid until the list is next modified,
+// after which their storage may already hold other data.
 // A sender passes them to one writev/sendmsg call and then Clears what was
 // sent, so no byte is copied on the way to the socket.
 func (l *List) Slices(dst [][]byte, max int) [][]byte {
-	for i, b := range l.bufs {
+	for i, b := range l.bufs[l.head:] {
 		if max > 0 && i == max {
 			break
 		}
@@ -110,17 +113,18 @@ func (l *List) Slices(dst [][]byte, max int) [][]byte {
 // MoveTo moves every queued buffer to the tail of dst, leaving l empty. No
 // byte is copied.
 func (l *List) MoveTo(dst *List) {
-	dst.bufs = append(dst.bufs, l.bufs...)
+	dst.bufs = append(dst.bufs, l.bufs[l.head:]...)
 	dst.n += l.n
 	clear(l.bufs)
-	l.bufs = l.bufs[:0]
-	l.n = 0
+	l.bufs, l.head, l.n = l.bufs[:0], 0, 0
 }
 
 // Reset drops everything in the list. Mirrors xps_buffer_list_destroy for a
 // list that is reused rather than freed.
 func (l *List) Reset() {
+	for _, b := range l.bufs[l.head:] {
+		b.release()
+	}
 	clear(l.bufs)
-	l.bufs = l.bufs[:0:0]
-	l.n = 0
+	l.bufs, l.head, l.n = nil, 0, 0
 }

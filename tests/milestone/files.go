@@ -216,20 +216,10 @@ func checkProxy500(e *Env) error {
 	if err != nil {
 		return err
 	}
-	conns := make([]*net.TCPConn, 500)
-	defer func() {
-		for _, c := range conns {
-			if c != nil {
-				c.Close()
-			}
-		}
-	}()
-	for i := range conns {
-		c, err := xpstest.Dial(e.Addr(0))
-		if err != nil {
-			return fail("500 connections", "connection %d: %v", i+1, err)
-		}
-		conns[i] = c
+	conns, err := dialMany(e, 500, func(int) string { return e.Addr(0) })
+	defer closeAll(conns)
+	if err != nil {
+		return err
 	}
 	errs := make([]error, len(conns))
 	var wg sync.WaitGroup
@@ -294,7 +284,7 @@ func checkLargeFile(e *Env) error {
 
 func checkClientLeavesMidFile(e *Env) error {
 	pid := e.Server.PID()
-	base, err := countFDs(e, pid)
+	base, err := stableFDs(e, pid)
 	if err != nil {
 		return err
 	}
@@ -323,7 +313,7 @@ func checkClientLeavesMidFile(e *Env) error {
 
 func checkIdlePorts(e *Env) error {
 	pid := e.Server.PID()
-	base, err := countFDs(e, pid)
+	base, err := stableFDs(e, pid)
 	if err != nil {
 		return err
 	}

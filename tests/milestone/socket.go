@@ -341,7 +341,7 @@ func idleCPU(e *Env, window time.Duration) (float64, error) {
 	}
 	defer c.Close()
 	// Let the server finish accepting before the window opens.
-	if err := xpstest.WaitFor(replyTimeout, func() error { return settled(e) }); err != nil {
+	if _, err := stableFDs(e, e.Server.PID()); err != nil {
 		return 0, err
 	}
 	meter, err := xpstest.StartCPUMeter(e.Server.PID())
@@ -351,24 +351,6 @@ func idleCPU(e *Env, window time.Duration) (float64, error) {
 	time.Sleep(window) // a measurement window, not a synchronisation
 	pct, _, err := meter.Percent()
 	return pct, err
-}
-
-// settled reports an error until the server's fd count stops changing
-// between two looks, which means it has finished reacting to a new client.
-func settled(e *Env) error {
-	a, err := countFDs(e, e.Server.PID())
-	if err != nil {
-		return xpstest.Permanent(err)
-	}
-	time.Sleep(20 * time.Millisecond)
-	b, err := countFDs(e, e.Server.PID())
-	if err != nil {
-		return xpstest.Permanent(err)
-	}
-	if a != b {
-		return errors.New("fd count still changing")
-	}
-	return nil
 }
 
 func checkIdleCPU(e *Env) error {
@@ -473,22 +455,10 @@ func checkMemoryFlat(e *Env) error {
 
 func checkConcurrent1000(e *Env) error {
 	roles := rawRoles(e.Stage)
-	conns := make([]*net.TCPConn, 1000)
-	defer func() {
-		for _, c := range conns {
-			if c != nil {
-				c.Close()
-			}
-		}
-	}()
-	// Connect one after another so the listen backlog never overflows, then
-	// talk on all of them at once.
-	for i := range conns {
-		c, err := xpstest.Dial(e.Addr(roles[i%len(roles)]))
-		if err != nil {
-			return fail("1000 connections", "connection %d failed: %v", i+1, err)
-		}
-		conns[i] = c
+	conns, err := dialMany(e, 1000, func(i int) string { return e.Addr(roles[i%len(roles)]) })
+	defer closeAll(conns)
+	if err != nil {
+		return err
 	}
 	errs := make([]error, len(conns))
 	var wg sync.WaitGroup
@@ -501,6 +471,46 @@ func checkConcurrent1000(e *Env) error {
 	}
 	wg.Wait()
 	return firstErrors(errs, 3)
+}
+
+// dialMany opens n connections, the i-th to addr(i), and returns them all
+// open. It dials in batches and lets the server accept each batch before the
+// next: a client completes handshakes faster than a server accepts, and past
+// the listen backlog the kernel drops SYNs, each drop costing a one-second
+// retransmission that tests nothing. Every accepted client holds at least one
+// fd in the server, which is how catching up is seen.
+func dialMany(e *Env, n int, addr func(i int) string) ([]*net.TCPConn, error) {
+	pid := e.Server.PID()
+	base, err := stableFDs(e, pid)
+	if err != nil {
+		return nil, err
+	}
+	conns := make([]*net.TCPConn, 0, n)
+	for i := range n {
+		c, err := xpstest.Dial(addr(i))
+		if err != nil {
+			return conns, fail(fmt.Sprintf("%d connections", n), "connection %d failed: %v", i+1, err)
+		}
+		conns = append(conns, c)
+		if i%32 == 31 || i == n-1 {
+			err := xpstest.WaitFor(replyTimeout, func() error {
+				if k, err := countFDs(e, pid); err != nil || k < base+len(conns) {
+					return fmt.Errorf("the server accepted %d of %d clients", k-base, len(conns))
+				}
+				return nil
+			})
+			if err != nil {
+				return conns, fail("every client accepted", "%v", err)
+			}
+		}
+	}
+	return conns, nil
+}
+
+func closeAll(conns []*net.TCPConn) {
+	for _, c := range conns {
+		c.Close()
+	}
 }
 
 // firstErrors joins the first max non-nil errors and counts the rest.
@@ -563,7 +573,7 @@ func checkLargeMessage(e *Env) error {
 func checkResetMidReply(e *Env) error {
 	role := rawRoles(e.Stage)[0]
 	pid := e.Server.PID()
-	base, err := countFDs(e, pid)
+	base, err := stableFDs(e, pid)
 	if err != nil {
 		return err
 	}
@@ -610,6 +620,26 @@ func countFDs(e *Env, pid int) (int, error) {
 	return n, nil
 }
 
+// stableFDs returns the server's fd count (as countFDs) once it has stopped
+// changing: the clients of the previous check may still be closing, and a
+// count taken in the middle would make a later comparison wrong.
+func stableFDs(e *Env, pid int) (int, error) {
+	last := -1
+	var n int
+	err := xpstest.WaitFor(replyTimeout, func() error {
+		var err error
+		if n, err = countFDs(e, pid); err != nil {
+			return xpstest.Permanent(err)
+		}
+		if n != last {
+			last = n
+			return errors.New("fd count still changing")
+		}
+		return nil
+	})
+	return n, err
+}
+
 // fdsBackTo waits until the server holds no more fds than it did at base.
 func fdsBackTo(e *Env, pid, base int) error {
 	var now int
@@ -646,7 +676,7 @@ func churnRole(stage int) int {
 
 func checkConnectChurn(e *Env) error {
 	pid := e.Server.PID()
-	base, err := countFDs(e, pid)
+	base, err := stableFDs(e, pid)
 	if err != nil {
 		return err
 	}
