@@ -1,6 +1,7 @@
 // Package tests runs the milestone suite against every stage of this
 // repository, each stage's server on its own free ports so the stages run in
-// parallel.
+// parallel, and against deliberately broken servers, to prove the suite
+// catches what it claims to.
 package tests
 
 import (
@@ -29,7 +30,15 @@ func TestStage(t *testing.T) {
 				t.Skip(err)
 			}
 			t.Parallel()
-			runStage(t, n)
+			bin, err := xpstest.BuildStage(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			runSuite(t, n, bin, func(t *testing.T, m milestone.Milestone, err error, log string) {
+				if err != nil {
+					t.Errorf("%s: %v\nserver log (tail):\n%s", m.Title, err, log)
+				}
+			})
 		})
 	}
 }
@@ -37,13 +46,11 @@ func TestStage(t *testing.T) {
 // usesUpstream reports whether the stage relays to an upstream.
 func usesUpstream(n int) bool { return n >= 11 && n <= 13 || n >= 16 }
 
-// runStage starts stage n in a course layout on free ports and runs every
-// milestone of the stage against it, in table order, as the grader does.
-func runStage(t *testing.T, n int) {
-	bin, err := xpstest.BuildStage(n)
-	if err != nil {
-		t.Fatal(err)
-	}
+// runSuite starts bin as stage n in a course layout on free ports and runs
+// every milestone of the stage against it, in table order, as the grader
+// does; report receives each milestone's verdict inside its subtest. A server
+// that dies is restarted so the remaining milestones still run.
+func runSuite(t *testing.T, n int, bin string, report func(t *testing.T, m milestone.Milestone, err error, log string)) {
 	fixtures, err := xpstest.Fixtures()
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +72,7 @@ func runStage(t *testing.T, n int) {
 		t.Fatal(err)
 	}
 
-	env := &milestone.Env{Stage: n, Host: "127.0.0.1", Ports: ports, Layout: layout, Long: long, Logf: t.Logf}
+	env := &milestone.Env{Stage: n, Host: "127.0.0.1", Ports: ports, Layout: layout, Long: long}
 	if usesUpstream(n) {
 		env.Upstream, err = xpstest.StartUpstream(upstreamPort, layout.Public, false)
 		if err != nil {
@@ -95,12 +102,10 @@ func runStage(t *testing.T, n int) {
 					err = fmt.Errorf("the server exited: %v", alive)
 				}
 			}
-			if err != nil {
-				t.Errorf("%s: %v\nserver log (tail):\n%s", m.Title, err, srv.Tail(15))
-				if srv.Alive() != nil {
-					if err := srv.Restart(); err != nil {
-						t.Fatal(err)
-					}
+			report(t, m, err, srv.Tail(15))
+			if srv.Alive() != nil {
+				if err := srv.Restart(); err != nil {
+					t.Fatal(err)
 				}
 			}
 		})
