@@ -7,7 +7,6 @@ package tests
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,80 +33,36 @@ func TestStage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			runSuite(t, n, bin, func(t *testing.T, m milestone.Milestone, err error, log string) {
-				if err != nil {
-					t.Errorf("%s: %v\nserver log (tail):\n%s", m.Title, err, log)
+			runSuite(t, n, bin, func(t *testing.T, r milestone.Result) {
+				if r.Err != nil {
+					t.Errorf("%s: %v\nserver log (tail):\n%s", r.Milestone.Title, r.Err, r.Log)
 				}
 			})
 		})
 	}
 }
 
-// usesUpstream reports whether the stage relays to an upstream.
-func usesUpstream(n int) bool { return n >= 11 && n <= 13 || n >= 16 }
-
-// runSuite starts bin as stage n in a course layout on free ports and runs
-// every milestone of the stage against it, in table order, as the grader
-// does; report receives each milestone's verdict inside its subtest. A server
-// that dies is restarted so the remaining milestones still run.
-func runSuite(t *testing.T, n int, bin string, report func(t *testing.T, m milestone.Milestone, err error, log string)) {
-	fixtures, err := xpstest.Fixtures()
-	if err != nil {
-		t.Fatal(err)
-	}
-	layout, err := xpstest.NewLayout(fixtures)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { layout.Remove() })
+// runSuite runs every milestone of stage n against bin, started in a course
+// layout on free ports; report receives each milestone's verdict inside its
+// subtest.
+func runSuite(t *testing.T, n int, bin string, report func(t *testing.T, r milestone.Result)) {
 	free, err := xpstest.FreePorts(5)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ports := [4]int(free[:4])
-	upstreamPort := free[4]
-
-	config := filepath.Join(layout.Public, "xps_config.json")
-	if err := os.WriteFile(config, xpstest.CourseConfig(ports, "localhost:"+strconv.Itoa(upstreamPort)), 0o644); err != nil {
+	env, closeEnv, err := milestone.Prepare(milestone.Target{
+		Stage: n, Bin: bin, Args: stageArgs(n, ports, free[4]),
+		Host: "127.0.0.1", Ports: ports, UpstreamPort: free[4], Long: long,
+	})
+	t.Cleanup(closeEnv)
+	if err != nil {
 		t.Fatal(err)
 	}
-
-	env := &milestone.Env{Stage: n, Host: "127.0.0.1", Ports: ports, Layout: layout, Long: long}
-	if usesUpstream(n) {
-		env.Upstream, err = xpstest.StartUpstream(upstreamPort, layout.Public, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(env.Upstream.Stop)
-	}
-
-	srv := &milestone.ServerProcess{Bin: bin, Dir: layout.App, Host: env.Host, Ports: ports, Args: stageArgs(n, ports, upstreamPort)}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	env.Server = srv
-
 	for _, m := range milestone.ForStage(n) {
 		t.Run(m.ID, func(t *testing.T) {
 			env.Logf = t.Logf
-			if m.Fresh {
-				if err := env.Restart(); err != nil {
-					t.Fatal(err)
-				}
-			}
-			err := m.Run(env)
-			if err == nil {
-				if alive := srv.Alive(); alive != nil {
-					err = fmt.Errorf("the server exited: %v", alive)
-				}
-			}
-			report(t, m, err, srv.Tail(15))
-			if srv.Alive() != nil {
-				if err := srv.Restart(); err != nil {
-					t.Fatal(err)
-				}
-			}
+			report(t, env.Run(m))
 		})
 	}
 }
@@ -125,7 +80,7 @@ func stageArgs(n int, ports [4]int, upstreamPort int) []string {
 		ps[i] = strconv.Itoa(p)
 	}
 	args := []string{"-ports", strings.Join(ps, ",")}
-	if usesUpstream(n) {
+	if milestone.UsesUpstream(n) {
 		args = append(args, "-upstream", "127.0.0.1:"+strconv.Itoa(upstreamPort))
 	}
 	return append(args, config)

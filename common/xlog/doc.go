@@ -6,7 +6,7 @@
 // only when the environment variable XPS_DEBUG is exactly "1"; every other
 // level always prints. A line looks like
 //
-//	 INFO  listener.accept : new connection
+//	INFO  listener.accept : new connection
 //
 // with the label in bold on a coloured background and the function name in
 // green. Colour is used when standard output is a terminal; XPS_COLOR=1

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"expserver-go/common/xlog"
+)
+
+// core is one instance of the server: it owns the loop and every listener,
+// connection and pipe, so destroying the core releases everything.
+// Mirrors xps_core_t.
+type core struct {
+	loop        *loop
+	listeners   []*listener
+	connections map[*connection]struct{}
+	pipes       []*pipe // in creation order; the pipe pass serves them in this order
+	sessions    map[*session]struct{}
+
+	// publicRoot is the real path of the public folder: no file outside it
+	// is ever served.
+	publicRoot string
+}
+
+// newCore creates the loop and the empty lists. Mirrors xps_core_create.
+func newCore() (*core, error) {
+	c := &core{connections: make(map[*connection]struct{}), sessions: make(map[*session]struct{})}
+	lp, err := newLoop(c)
+	if err != nil {
+		return nil, err
+	}
+	c.loop = lp
+	return c, nil
+}
+
+// setPublicRoot resolves dir, relative to the working directory, to the real
+// path every file must lie under.
+func (c *core) setPublicRoot(dir string) error {
+	root, err := filepath.Abs(dir)
+	if err == nil {
+		root, err = filepath.EvalSymlinks(root)
+	}
+	if err != nil {
+		return fmt.Errorf("public folder %s: %w", dir, err)
+	}
+	c.publicRoot = root
+	return nil
+}
+
+// start creates one listener per port and runs the loop until it is stopped.
+// Mirrors xps_core_start.
+func (c *core) start(host string, ports []int) error {
+	for _, port := range ports {
+		if _, err := newListener(c, host, port); err != nil {
+			return fmt.Errorf("port %d: %w", port, err)
+		}
+		xlog.Infof("Server listening on port %d", port)
+	}
+	c.loop.run()
+	return nil
+}
+
+// close destroys every connection and every session (which detaches their
+// pipe ends), then every listener, then the pipes, then the loop.
+// Mirrors xps_core_destroy.
+func (c *core) close() {
+	for conn := range c.connections {
+		conn.close(false)
+	}
+	for s := range c.sessions {
+		s.close()
+	}
+	for len(c.listeners) > 0 {
+		c.listeners[0].close()
+	}
+	for _, p := range c.pipes {
+		p.close()
+	}
+	c.pipes = nil
+	c.loop.close()
+	xlog.Debugf("destroyed core")
+}

@@ -1,0 +1,282 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strconv"
+
+	"expserver-go/common/buffer"
+	"expserver-go/common/xlog"
+)
+
+// maxHeadSize caps a request head: a client that has sent this many bytes
+// without finishing its head is answered 431.
+const maxHeadSize = 100000
+
+// session serves one client over HTTP: it reads the request head from the
+// client, answers it, and streams the file when there is one. It relays
+// through a one-slot buffer toward the client, as in stage 13.
+// Mirrors xps_session_t.
+//
+//	client.source ──▶ clientSink                       (the request)
+//	client.sink   ◀── clientSource [toClient] fileSink ◀── file.source
+//
+// The slot holds the response head first; while it is full the file sink is
+// not ready, so the head always goes out before the first byte of the body.
+type session struct {
+	core   *core
+	client *connection
+	file   *file
+
+	clientSource *pipeSource
+	clientSink   *pipeSink
+	fileSink     *pipeSink
+	toClient     buffer.List // the one-slot buffer toward the client
+	head         []byte      // the request head received so far
+	parser       requestParser
+	req          *httpRequest // set once the head is parsed
+	responded    bool         // the response head is in toClient or sent
+	closed       bool
+}
+
+// newSession creates the session's ends, adds it to the core and pipes the
+// client to it in both directions. Mirrors xps_session_create.
+func newSession(c *core, client *connection) (*session, error) {
+	s := &session{core: c, client: client}
+	s.clientSource = newPipeSource(s.sendToClient, s.check)
+	s.clientSink = newPipeSink(s.takeFromClient, s.onClientDone)
+	s.fileSink = newPipeSink(s.takeFromFile, s.check)
+	// The sinks are ready from the start: the slot they fill is empty.
+	s.clientSink.ready, s.fileSink.ready = true, true
+	c.sessions[s] = struct{}{}
+
+	if _, err := newPipe(c, pipeThreshold, client.source, s.clientSink); err != nil {
+		s.close()
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	if _, err := newPipe(c, pipeThreshold, s.clientSource, client.sink); err != nil {
+		s.close()
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	return s, nil
+}
+
+// close destroys the session's ends, which detaches them from their pipes
+// and so tells the client and the file that the session is gone, and drops
+// whatever the slot still holds. Mirrors xps_session_destroy.
+func (s *session) close() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	s.clientSource.close()
+	s.clientSink.close()
+	s.fileSink.close()
+	if s.file != nil && s.file.source.pipe == nil {
+		s.file.close()
+	}
+	s.toClient.Reset()
+	delete(s.core.sessions, s)
+	xlog.Debugf("destroyed session")
+}
+
+// Slot rules: filling toClient makes the client source ready and the file
+// sink not ready; emptying it does the reverse.
+func (s *session) setToClient(full bool) {
+	s.clientSource.ready = full
+	s.fileSink.ready = !full
+}
+
+// takeFromClient is the client sink's handler. Until the head is complete it
+// appends what the client sent to the head and runs the parser, which
+// resumes where it stopped; once the request is answered, whatever else the
+// client sends (a body this server does not use) is read and dropped, so
+// the client can finish sending and close without the connection being
+// reset under its response.
+func (s *session) takeFromClient() {
+	p := s.clientSink.pipe
+	if s.responded {
+		s.clientSink.clear(p.buf.Len())
+		return
+	}
+	n := min(p.buf.Len(), maxHeadSize-len(s.head))
+	want := len(s.head) + n
+	for _, part := range s.clientSink.peek(nil, 0) {
+		s.head = append(s.head, part[:min(len(part), want-len(s.head))]...)
+		if len(s.head) == want {
+			break
+		}
+	}
+	s.clientSink.clear(n)
+
+	res, err := s.parser.parse(s.head)
+	switch {
+	case err != nil:
+		s.respondError(err)
+	case res == parseAgain && len(s.head) >= maxHeadSize:
+		s.respondError(newHTTPError(431, fmt.Sprintf("request head larger than %d bytes", maxHeadSize)))
+	case res == parseDone:
+		req, err := newHTTPRequest(s.head, &s.parser)
+		if err != nil {
+			s.respondError(err)
+			return
+		}
+		s.req = req
+		s.processRequest()
+	}
+}
+
+// processRequest answers a parsed request with the file it names under the
+// public folder. Mirrors xps_session_process_request.
+func (s *session) processRequest() {
+	req := s.req
+	if req.method != "GET" && req.method != "HEAD" {
+		s.respond(405, []header{{"Allow", "GET, HEAD"}}, nil)
+		return
+	}
+	// The pathname is percent-decoded and cleaned before it touches the
+	// file system: "%2e%2e/" cannot climb out, and the file module still
+	// checks the real path against the public folder.
+	path, err := cleanPathname(req.pathname)
+	if err != nil {
+		s.respondError(err)
+		return
+	}
+	f, err := newFile(s.core, filepath.Join(s.core.publicRoot, path))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		s.respond(404, nil, nil)
+		return
+	case errors.Is(err, fs.ErrPermission):
+		s.respond(403, nil, nil)
+		return
+	case err != nil:
+		xlog.Errorf("%v", err)
+		s.respond(500, nil, nil)
+		return
+	}
+	s.respond(200, []header{
+		{"Content-Type", f.mimeType},
+		{"Content-Length", strconv.FormatInt(f.size, 10)},
+	}, nil)
+	if req.method == "HEAD" {
+		f.close()
+		return
+	}
+	s.file = f
+	if _, err := newPipe(s.core, pipeThreshold, f.source, s.fileSink); err != nil {
+		xlog.Errorf("session: %v", err)
+		f.close()
+		s.close()
+	}
+}
+
+// respondError answers a request that could not be parsed or accepted with
+// the status its error carries.
+func (s *session) respondError(err error) {
+	var he *httpError
+	if !errors.As(err, &he) {
+		he = newHTTPError(500, err.Error())
+	}
+	xlog.Debugf("bad request: %v", he)
+	s.respond(he.status, nil, nil)
+}
+
+// respond puts a response head into toClient, followed by body when there is
+// one. The head is built whole before it is queued, so it goes out in one
+// send. Headers given are added after the ones every response carries;
+// Content-Length is added unless given, and a generated error page is the
+// body of an error without one.
+func (s *session) respond(status int, headers []header, body []byte) {
+	if status >= 400 && body == nil {
+		body = errorPage(status)
+		headers = append(headers, header{"Content-Type", "text/html"})
+	}
+	head := fmt.Appendf(nil, "HTTP/1.1 %d %s\r\n", status, statusText(status))
+	head = appendHeaders(head, []header{
+		{"Server", serverName},
+		{"Access-Control-Allow-Origin", "*"},
+		{"Connection", "close"},
+	})
+	head = appendHeaders(head, headers)
+	if !hasHeader(headers, "Content-Length") {
+		head = appendHeaders(head, []header{{"Content-Length", strconv.Itoa(len(body))}})
+	}
+	head = append(head, "\r\n"...)
+	if s.req != nil && s.req.method == "HEAD" {
+		body = nil
+	}
+	s.toClient.Append(buffer.Wrap(append(head, body...)))
+	s.responded = true
+	s.setToClient(true)
+	if s.req != nil {
+		xlog.HTTPf("%s %s %s → %d", s.client.remoteIP, s.req.method, s.req.path, status)
+	} else {
+		xlog.HTTPf("%s bad request → %d", s.client.remoteIP, status)
+	}
+}
+
+func hasHeader(headers []header, key string) bool {
+	for _, h := range headers {
+		if h.key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// errorPage is the small HTML body of an error response.
+func errorPage(status int) []byte {
+	title := fmt.Sprintf("%d %s", status, statusText(status))
+	return fmt.Appendf(nil, "<!DOCTYPE html>\n<html><head><title>%s</title></head>\n<body><h1>%s</h1><hr>%s</body></html>\n", title, title, serverName)
+}
+
+// takeFromFile is the file sink's handler: the next part of the file moves
+// into toClient.
+func (s *session) takeFromFile() {
+	s.fileSink.readAll(&s.toClient)
+	s.setToClient(true)
+}
+
+// sendToClient is the client source's handler: toClient moves into the
+// client's pipe.
+func (s *session) sendToClient() {
+	if err := s.clientSource.writeList(&s.toClient); err != nil {
+		xlog.Errorf("session: %v", err)
+		return
+	}
+	s.setToClient(false)
+	s.check()
+}
+
+// onClientDone is the client sink's close callback: the client will send
+// nothing more. One that leaves before its head is complete gets no answer.
+func (s *session) onClientDone() {
+	if !s.responded {
+		s.close()
+		return
+	}
+	s.check()
+}
+
+// check is the destroy check, run after every handler that can end a flow.
+// The response is alive until it has been produced and every byte of it has
+// been passed on (head in the slot, file still sending); the request is
+// alive while the client may still send. A finished response passes its end
+// on, so the client sees the end of the stream after the last byte; with
+// both over, the session is destroyed.
+func (s *session) check() {
+	if s.closed {
+		return
+	}
+	requestAlive := s.clientSink.active
+	responseAlive := s.clientSource.active && (!s.responded || s.fileSink.active || s.toClient.Len() > 0)
+	if !responseAlive && s.clientSource.pipe != nil {
+		s.clientSource.close()
+	}
+	if !requestAlive && !responseAlive {
+		s.close()
+	}
+}
