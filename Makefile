@@ -9,6 +9,7 @@
 #   make test-long        the milestones with the official grader's full sizes (4 GiB floods, 30 s windows)
 #   make check            gofmt, go vet, staticcheck
 #   make upstream         a python-http.server-like upstream on :3000 serving stages/public
+#   make grade STAGE=N BIN=path   grade any binary for stage N, as the course's grader would
 
 SHELL := bash
 GO ?= go
@@ -23,7 +24,7 @@ DIR := $(if $(N),$(firstword $(wildcard stages/$(shell printf '%02d' '$(N)' 2>/d
 ALL_STAGES := $(patsubst stages/%,%,$(wildcard stages/[0-9][0-9]-*))
 ALL_NUMBERS := $(foreach d,$(ALL_STAGES),$(shell echo $$((10#$(firstword $(subst -, ,$(d)))))))
 
-.PHONY: build test test-long check run diff upstream clean stage-%
+.PHONY: build test test-long check run diff upstream grade clean stage-%
 
 stage-%:
 	@if [ -z "$(DIR)" ]; then echo "make: no stage $* (stages are 6…17; see docs/roadmap.md)" >&2; exit 2; fi
@@ -70,6 +71,10 @@ $(STATICCHECK):
 
 upstream:
 	$(GO) run ./tools/upstream -port 3000 -d stages/public
+
+grade:
+	@if [ -z "$(STAGE)" ] || [ -z "$(BIN)" ]; then echo "usage: make grade STAGE=N BIN=path/to/binary [GRADEFLAGS='-long -json r.json']" >&2; exit 2; fi
+	$(GO) run ./tools/grade -stage $(STAGE) -bin $(BIN) $(GRADEFLAGS)
 
 clean:
 	rm -rf bin

@@ -30,8 +30,12 @@ func StartUpstream(port int, dir string, python bool) (*Upstream, error) {
 	return u, u.Start()
 }
 
-// Start (re)starts the upstream process after Stop.
+// Start (re)starts the upstream process after Stop. Starting a running
+// upstream is an error: a second process could not bind the port.
 func (u *Upstream) Start() error {
+	if u.Running() {
+		return fmt.Errorf("xpstest: the upstream on port %d is already running", u.Port)
+	}
 	var bin string
 	var args []string
 	if u.Python {

@@ -152,7 +152,8 @@ func checkUpstreamDownSilentClose(e *Env) error {
 }
 
 // fakeUpstream replaces the real upstream on its port with a listener that
-// runs script for one connection, and restores the real one afterwards.
+// runs script for one connection. restore, which may be called more than
+// once, puts the real upstream back.
 func fakeUpstream(e *Env, script func(c net.Conn)) (restore func() error, err error) {
 	e.Upstream.Stop()
 	l, err := net.Listen("tcp4", "0.0.0.0:"+strconv.Itoa(e.Upstream.Port))
@@ -170,10 +171,15 @@ func fakeUpstream(e *Env, script func(c net.Conn)) (restore func() error, err er
 		defer c.Close()
 		script(c)
 	}()
+	var once sync.Once
+	var startErr error
 	return func() error {
-		l.Close()
-		<-done
-		return e.Upstream.Start()
+		once.Do(func() {
+			l.Close()
+			<-done
+			startErr = e.Upstream.Start()
+		})
+		return startErr
 	}, nil
 }
 

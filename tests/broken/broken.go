@@ -1,0 +1,153 @@
+// Package broken holds deliberately broken servers: our stages with one
+// defect each, made by replacing one snippet of their source. The milestone
+// suite must report exactly the milestones each defect breaks — no more,
+// which would mean a check is fragile, and no fewer, which would mean a
+// check cannot fail. The repository's tests and the grading tool's tests
+// both use them.
+package broken
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"expserver-go/common/xpstest"
+)
+
+// A Server is one of our stages with one deliberate defect.
+type Server struct {
+	Name     string
+	Stage    int
+	file     string   // in the stage folder
+	old, new string   // old must occur exactly once
+	Failing  []string // the IDs of the milestones it must fail
+}
+
+var Servers = []Server{
+	{
+		Name: "echoes-instead-of-reversing", Stage: 9, file: "connection.go",
+		old: "\treverseChunk(readBuf[:n])\n", new: "\n",
+		Failing: []string{"connect-churn", "concurrent-1000", "error-handling", "multiple-clients",
+			"non-blocking", "reset-mid-reply", "single-client-io"},
+	},
+	{
+		Name: "replies-in-two-writes", Stage: 9, file: "connection.go",
+		old: "\tc.pending.Write(readBuf[:n])\n", new: "\twriteInTwo(c.sock, c.pending, readBuf[:n])\n",
+		Failing: []string{"connect-churn", "concurrent-1000", "error-handling", "multiple-clients",
+			"non-blocking", "reset-mid-reply", "single-client-io"},
+	},
+	{
+		Name: "binds-loopback-only", Stage: 9, file: "main.go",
+		old: `flag.StringVar(&host, "host", "0.0.0.0"`, new: `flag.StringVar(&host, "host", "127.0.0.1"`,
+		Failing: []string{"binds-all-interfaces"},
+	},
+	{
+		Name: "answers-502-when-upstream-is-down", Stage: 13, file: "session.go",
+		old:     "\t\ts.upstreamErrorResSet = true\n",
+		new:     "\t\ts.upstreamErrorResSet = true\n\t\ts.toClient.Write([]byte(\"HTTP/1.1 502 Bad Gateway\\r\\nContent-Length: 0\\r\\n\\r\\n\"))\n\t\ts.setToClient(true)\n",
+		Failing: []string{"upstream-down"},
+	},
+	{
+		Name: "sends-the-head-in-two-writes", Stage: 15, file: "session.go",
+		old: "\ts.toClient.Append(buffer.Wrap(res.serialize()))\n", new: "\tstatusLineFirst(s.client.sock, res.serialize(), &s.toClient)\n",
+		Failing: []string{"hostile-heads", "http-bad-version", "http-header-without-colon", "http-no-headers",
+			"http-no-version", "http-not-found", "http-unknown-method", "http-valid-jpg", "http-valid-pdf",
+			"http-valid-plain", "method-not-allowed"},
+	},
+	{
+		Name: "serves-outside-the-root", Stage: 12, file: "file.go",
+		old: "\tif !within(c.publicRoot, real) {", new: "\tif false {",
+		Failing: []string{"file-access-restriction"},
+	},
+}
+
+// helpers added to a broken server's package when its defect needs them.
+const helpers = `package main
+
+import (
+	"bytes"
+	"time"
+
+	"expserver-go/common/buffer"
+
+	"golang.org/x/sys/unix"
+)
+
+// writeInTwo sends the first byte of a reply on its own and queues the rest
+// a moment later, as a server that writes a reply piece by piece does.
+func writeInTwo(sock int, pending *buffer.List, p []byte) {
+	if len(p) > 1 {
+		unix.Write(sock, p[:1])
+		time.Sleep(5 * time.Millisecond)
+		p = p[1:]
+	}
+	pending.Write(p)
+}
+
+// statusLineFirst sends a response's status line on its own and queues the
+// rest a moment later, as a server that writes the status line and the
+// headers separately does.
+func statusLineFirst(sock int, response []byte, toClient *buffer.List) {
+	if i := bytes.IndexByte(response, '\n'); i > 0 {
+		unix.Write(sock, response[:i+1])
+		time.Sleep(5 * time.Millisecond)
+		response = response[i+1:]
+	}
+	toClient.Write(response)
+}
+`
+
+var buildMu sync.Mutex
+
+// Build makes the broken server's source tree inside the module, in a
+// folder the go command's ./... patterns skip, builds it, and returns the
+// binary and a function that removes the source tree.
+func (b Server) Build() (bin string, cleanup func(), err error) {
+	root, err := xpstest.RepoRoot()
+	if err != nil {
+		return "", nil, err
+	}
+	stageDir, err := xpstest.StageDir(root, b.Stage)
+	if err != nil {
+		return "", nil, err
+	}
+	dir := filepath.Join(root, "tests", "_broken", b.Name)
+	cleanup = func() {
+		os.RemoveAll(dir)
+		buildMu.Lock()
+		defer buildMu.Unlock()
+		os.Remove(filepath.Dir(dir)) // only once it is empty
+	}
+	os.RemoveAll(dir)
+	if err := xpstest.CopyTree(filepath.Join(root, stageDir), dir); err != nil {
+		return "", cleanup, err
+	}
+	path := filepath.Join(dir, b.file)
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return "", cleanup, err
+	}
+	if n := strings.Count(string(src), b.old); n != 1 {
+		return "", cleanup, fmt.Errorf("%s: the snippet to break occurs %d times in %s/%s, want once; update the broken server", b.Name, n, stageDir, b.file)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(src), b.old, b.new, 1)), 0o644); err != nil {
+		return "", cleanup, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "broken_helpers.go"), []byte(helpers), 0o644); err != nil {
+		return "", cleanup, err
+	}
+	bin, err = xpstest.Build("tests/_broken/" + b.Name)
+	return bin, cleanup, err
+}
+
+// Find returns the broken server called name.
+func Find(name string) (Server, bool) {
+	for _, b := range Servers {
+		if b.Name == name {
+			return b, true
+		}
+	}
+	return Server{}, false
+}
