@@ -62,5 +62,5 @@ const (
 
 // All returns the whole table, in the order the checks run.
 func All() []Milestone {
-	return slices.Concat(socketMilestones, fileMilestones, httpMilestones, routeMilestones)
+	return slices.Concat(socketMilestones, fileMilestones, httpMilestones, routeMilestones, listingMilestones)
 }

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"errors"
+	"os"
+
+	"expserver-go/common/xlog"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxIovecs caps the buffers handed to one sendmsg call (the kernel's IOV_MAX).
+const maxIovecs = 1024
+
+// connection is one TCP connection, seen by the rest of the server as a pipe
+// source (the bytes it receives) and a pipe sink (the bytes it must send).
+// Mirrors xps_connection_t.
+type connection struct {
+	core     *core
+	sock     int
+	listener *listener
+	remoteIP string
+	source   *pipeSource // received bytes flow out of here
+	sink     *pipeSink   // bytes to send flow in here
+	closed   bool
+	shutWr   bool // our side has sent its FIN
+}
+
+// readBuf is the scratch space every receive uses. The server has one
+// thread, so one buffer serves every connection; the pipe keeps a copy of
+// exactly the bytes received.
+var readBuf = make([]byte, bufferSize)
+
+// iovecs is the scratch list of slices handed to sendmsg, reused for the
+// same reason.
+var iovecs [][]byte
+
+// newConnection creates the connection's source and sink, attaches sock to
+// the loop for edge-triggered read and write events and adds the connection
+// to the core. Mirrors xps_connection_create.
+func newConnection(core *core, sock int, remoteIP string) (*connection, error) {
+	c := &connection{core: core, sock: sock, remoteIP: remoteIP}
+	c.source = newPipeSource(c.receive, c.onPipeClosed)
+	c.sink = newPipeSink(c.send, c.onPipeClosed)
+	h := handlers{read: c.onReadable, write: c.onWritable, close: c.onHangup}
+	if err := core.loop.attach(sock, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLET, h); err != nil {
+		return nil, err
+	}
+	core.connections[c] = struct{}{}
+	xlog.Debugf("created connection from %s", remoteIP)
+	return c, nil
+}
+
+// close logs why, detaches the connection from the loop, closes the socket,
+// destroys the source and sink (detaching them from their pipes, which tells
+// the modules at the other ends) and removes the connection from the core.
+// Mirrors xps_connection_destroy.
+func (c *connection) close(peerClosed bool) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	if peerClosed {
+		xlog.Infof("peer closed connection")
+	} else {
+		xlog.Infof("closing connection")
+	}
+	if err := c.core.loop.detach(c.sock); err != nil {
+		xlog.Errorf("%v", err)
+	}
+	unix.Close(c.sock)
+	c.source.close()
+	c.sink.close()
+	delete(c.core.connections, c)
+	xlog.Debugf("destroyed connection from %s", c.remoteIP)
+}
+
+// onReadable is the loop's read callback: the socket has something to receive.
+func (c *connection) onReadable() { c.source.ready = true }
+
+// onWritable is the loop's write callback: the socket has room to send.
+func (c *connection) onWritable() { c.sink.ready = true }
+
+// onHangup is the loop's close callback: the peer hung up or the socket
+// failed. Bytes the peer sent before hanging up may still wait in the socket
+// — an upstream that dies right after writing its last bytes resets the
+// connection — so while the source is reading, it is marked ready instead:
+// the next receive delivers those bytes and then meets the end of the
+// stream. A connection with nothing to read, or whose connect was refused,
+// closes at once.
+func (c *connection) onHangup() {
+	errno, err := unix.GetsockoptInt(c.sock, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err == nil && errno != 0 && unix.Errno(errno) != unix.ECONNRESET {
+		xlog.Errorf("connection to %s failed: %v", c.remoteIP, unix.Errno(errno))
+		c.close(true)
+		return
+	}
+	if c.source.pipe != nil && c.source.active {
+		c.source.ready = true
+		c.sink.ready = true // a send now fails at once if the peer is gone
+		return
+	}
+	c.close(true)
+}
+
+// receive is the source's handler. The pipe pass calls it only while the
+// pipe is writable, so it receives at most the room left below the pipe's
+// threshold: that is the backpressure. Only EAGAIN clears readiness.
+func (c *connection) receive() {
+	n, err := unix.Read(c.sock, readBuf[:min(bufferSize, c.source.pipe.room())])
+	if err != nil {
+		if errors.Is(err, unix.EAGAIN) {
+			c.source.ready = false
+			return
+		}
+		if errors.Is(err, unix.EINTR) {
+			return
+		}
+		xlog.Errorf("recv() failed: %v", err)
+		c.close(false)
+		return
+	}
+	if n == 0 {
+		c.endOfInput()
+		return
+	}
+	if err := c.source.write(readBuf[:n]); err != nil {
+		xlog.Errorf("%v", err)
+		c.close(false)
+	}
+}
+
+// send is the sink's handler: it sends everything buffered in the pipe with
+// one sendmsg call over the pipe's buffers (no copy), and clears what the
+// socket took. A partial send keeps the sink ready, so the next pass sends
+// the rest; only EAGAIN clears readiness.
+func (c *connection) send() {
+	iovecs = c.sink.peek(iovecs[:0], maxIovecs)
+	n, err := unix.SendmsgBuffers(c.sock, iovecs, nil, nil, unix.MSG_NOSIGNAL)
+	clear(iovecs) // drop references to pipe buffers until the next send
+	if err != nil {
+		if errors.Is(err, unix.EAGAIN) {
+			c.sink.ready = false
+			return
+		}
+		if errors.Is(err, unix.EINTR) {
+			return
+		}
+		xlog.Errorf("%v", os.NewSyscallError("send", err))
+		c.close(false)
+		return
+	}
+	c.sink.clear(n)
+}
+
+// endOfInput handles the peer's FIN: it will send nothing more, but it may
+// still read. The source stops and detaches, which tells the module at the
+// pipe's other end, once the pipe drains, that this stream is over; the sink
+// keeps sending whatever is still on its way to the peer. Closing at once
+// instead would cut off a reply that is still in flight.
+func (c *connection) endOfInput() {
+	xlog.Debugf("peer %s finished sending", c.remoteIP)
+	c.source.ready = false
+	c.source.active = false
+	c.source.close()
+	c.onPipeClosed()
+}
+
+// onPipeClosed is the close callback of both the source and the sink, and
+// runs after endOfInput. The connection ends only when both directions are
+// finished. When only the outgoing one is — the bytes for the peer have all
+// been sent and no more will come — the socket's write side is shut down, so
+// the peer sees the end of the stream while it may still be sending: that is
+// how a relay passes an upstream's close on to its client.
+func (c *connection) onPipeClosed() {
+	switch {
+	case !c.source.active && !c.sink.active:
+		c.close(false)
+	case !c.sink.active && !c.shutWr:
+		c.shutWr = true
+		if err := unix.Shutdown(c.sock, unix.SHUT_WR); err != nil {
+			xlog.Debugf("shutdown: %v", err)
+		}
+	}
+}

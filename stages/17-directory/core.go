@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+
+	"expserver-go/common/xlog"
+)
+
+// core is one instance of the server: it owns the loop and every listener,
+// connection and pipe, so destroying the core releases everything.
+// Mirrors xps_core_t.
+type core struct {
+	loop        *loop
+	listeners   []*listener
+	connections map[*connection]struct{}
+	pipes       []*pipe // in creation order; the pipe pass serves them in this order
+	sessions    map[*session]struct{}
+	config      *config
+}
+
+// newCore creates the loop and the empty lists for a server configured by
+// cfg. Mirrors xps_core_create.
+func newCore(cfg *config) (*core, error) {
+	c := &core{config: cfg, connections: make(map[*connection]struct{}), sessions: make(map[*session]struct{})}
+	lp, err := newLoop(c)
+	if err != nil {
+		return nil, err
+	}
+	c.loop = lp
+	return c, nil
+}
+
+// start creates one listener for each of the config's listeners, then runs
+// the loop until it is stopped. A listener that cannot be created — its port
+// taken, its address not local — stops the start, naming the address.
+// Mirrors xps_core_start.
+func (c *core) start() error {
+	for _, l := range c.config.listeners {
+		if _, err := newListener(c, l.host, l.port); err != nil {
+			return fmt.Errorf("listener %s:%d: %w", l.host, l.port, err)
+		}
+		xlog.Infof("Server listening on %s:%d", l.host, l.port)
+	}
+	c.loop.run()
+	return nil
+}
+
+// close destroys every connection and every session (which detaches their
+// pipe ends), then every listener, then the pipes, then the loop.
+// Mirrors xps_core_destroy.
+func (c *core) close() {
+	for conn := range c.connections {
+		conn.close(false)
+	}
+	for s := range c.sessions {
+		s.close()
+	}
+	for len(c.listeners) > 0 {
+		c.listeners[0].close()
+	}
+	for _, p := range c.pipes {
+		p.close()
+	}
+	c.pipes = nil
+	c.loop.close()
+	xlog.Debugf("destroyed core")
+}

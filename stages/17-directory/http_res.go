@@ -1,0 +1,63 @@
+package main
+
+import (
+	"strconv"
+	"time"
+)
+
+// imfFixdate is the HTTP date format (RFC 9110 §5.6.7), always in GMT:
+// "Sun, 06 Nov 1994 08:49:37 GMT".
+const imfFixdate = "Mon, 02 Jan 2006 15:04:05 GMT"
+
+// httpResponse is a response being built: a status line, ordered headers
+// and an optional body. Mirrors xps_http_res_t.
+type httpResponse struct {
+	status     int
+	statusLine string
+	headers    []header
+	body       []byte
+}
+
+// now is the clock responses are dated with; tests replace it.
+var now = time.Now
+
+// newHTTPResponse returns a response with the given status and the headers
+// every response carries, in this order: Date, Server, and
+// Access-Control-Allow-Origin (any page may read what this server serves).
+// Mirrors xps_http_res_create.
+func newHTTPResponse(status int) *httpResponse {
+	return &httpResponse{
+		status:     status,
+		statusLine: "HTTP/1.1 " + strconv.Itoa(status) + " " + statusText(status),
+		headers: []header{
+			{"Date", now().UTC().Format(imfFixdate)},
+			{"Server", serverName},
+			{"Access-Control-Allow-Origin", "*"},
+		},
+	}
+}
+
+// setHeader appends a header; the caller makes sure it is not a duplicate.
+// Mirrors xps_http_set_header.
+func (r *httpResponse) setHeader(key, val string) {
+	r.headers = append(r.headers, header{key, val})
+}
+
+// setBody sets the body. Mirrors xps_http_res_set_body.
+func (r *httpResponse) setBody(body []byte) { r.body = body }
+
+// serialize returns the response as sent: the status line, each header as
+// "Name: value", each line ended by CRLF, an empty line, then the body.
+// Mirrors xps_http_res_serialize.
+func (r *httpResponse) serialize() []byte {
+	n := len(r.statusLine) + len("\r\n\r\n") + len(r.body)
+	for _, h := range r.headers {
+		n += len(h.key) + len(": \r\n") + len(h.val)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, r.statusLine...)
+	b = append(b, "\r\n"...)
+	b = appendHeaders(b, r.headers)
+	b = append(b, "\r\n"...)
+	return append(b, r.body...)
+}

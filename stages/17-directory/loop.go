@@ -1,0 +1,201 @@
+package main
+
+import (
+	"errors"
+	"os"
+
+	"expserver-go/common/xlog"
+
+	"golang.org/x/sys/unix"
+)
+
+// handlers are the callbacks a registration runs: read when the fd is
+// readable, write when it is writable, close on an error or hang-up. Each is
+// a method value bound to its owner, so no owner pointer is needed. A nil
+// handler is not called.
+type handlers struct {
+	read, write, close func()
+}
+
+// registration is what the loop knows about one watched fd.
+type registration struct {
+	fd  int
+	gen uint32
+	h   handlers
+}
+
+// loop is the event loop: one epoll instance and the registrations of every
+// fd attached to it. Mirrors xps_loop_t.
+//
+// epoll hands back 64 bits of user data with each event. The loop stores the
+// fd in the low half and a generation number in the high half. regs is
+// indexed by fd, so finding an event's registration costs one slice index,
+// and the generation tells a live registration from a stale event: if an
+// earlier callback in the same batch closed an fd and an accept reused the
+// number, the old event's generation no longer matches and it is skipped.
+type loop struct {
+	core     *core
+	epollFD  int
+	events   []unix.EpollEvent
+	regs     []*registration // indexed by fd; nil when the fd is not attached
+	nextGen  uint32
+	stopping bool
+}
+
+// newLoop opens the epoll instance. Mirrors xps_loop_create.
+func newLoop(c *core) (*loop, error) {
+	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	return &loop{core: c, epollFD: fd, events: make([]unix.EpollEvent, maxEpollEvents)}, nil
+}
+
+// close forgets every registration and closes the epoll instance.
+// Mirrors xps_loop_destroy.
+func (l *loop) close() {
+	clear(l.regs)
+	unix.Close(l.epollFD)
+}
+
+// attach watches fd for the given events and runs h when they occur.
+// Mirrors xps_loop_attach.
+func (l *loop) attach(fd int, events uint32, h handlers) error {
+	l.nextGen++
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd), Pad: int32(l.nextGen)}
+	if err := unix.EpollCtl(l.epollFD, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	for fd >= len(l.regs) {
+		l.regs = append(l.regs, nil)
+	}
+	l.regs[fd] = &registration{fd: fd, gen: l.nextGen, h: h}
+	return nil
+}
+
+// detach stops watching fd and invalidates its registration, so events for
+// it still waiting in the current batch are skipped. Mirrors xps_loop_detach.
+func (l *loop) detach(fd int) error {
+	if fd < 0 || fd >= len(l.regs) || l.regs[fd] == nil {
+		return errors.New("loop: detach of an fd that is not attached")
+	}
+	l.regs[fd] = nil
+	return os.NewSyscallError("epoll_ctl", unix.EpollCtl(l.epollFD, unix.EPOLL_CTL_DEL, fd, nil))
+}
+
+// lookup returns the live registration an event belongs to, or nil if the
+// event is stale.
+func (l *loop) lookup(ev *unix.EpollEvent) *registration {
+	fd := int(ev.Fd)
+	if fd < 0 || fd >= len(l.regs) {
+		return nil
+	}
+	r := l.regs[fd]
+	if r == nil || r.gen != uint32(ev.Pad) {
+		return nil
+	}
+	return r
+}
+
+// stop makes run return after the current batch of events.
+func (l *loop) stop() { l.stopping = true }
+
+// run, until stop is called, first runs the pipe pass, then waits for events
+// — without blocking if a pipe still wants service — and runs the callbacks
+// of each: close, then read, then write.
+// Before each callback the registration is looked up again, because the
+// callback before it (for this event or an earlier one in the batch) may have
+// destroyed its owner. Mirrors xps_loop_run.
+func (l *loop) run() {
+	for !l.stopping {
+		timeout := -1
+		if l.handlePipes() {
+			timeout = 0
+		}
+		n, err := unix.EpollWait(l.epollFD, l.events, timeout)
+		if err != nil {
+			// EINTR means a signal arrived while waiting; nothing is wrong.
+			if !errors.Is(err, unix.EINTR) {
+				xlog.Errorf("epoll_wait() failed: %v", err)
+			}
+			continue
+		}
+		for i := range l.events[:n] {
+			l.dispatch(&l.events[i])
+		}
+	}
+}
+
+// handlePipes is the pipe pass, run once at the top of every loop iteration.
+// For each pipe, in order:
+//
+//  1. a pipe with neither end is destroyed — the only place a live pipe is freed;
+//  2. a ready source of a writable pipe is asked to produce;
+//  3. a ready sink of a readable pipe is asked to consume;
+//  4. a source whose sink is gone is told nobody will read (once);
+//  5. a sink whose source is gone is told the stream ended (once), but only
+//     after the pipe has drained, so no byte is lost when a producer leaves.
+//
+// It returns true if any pipe still wants service, in which case the loop
+// polls instead of blocking. That can only be decided after the whole pass,
+// because a handler of one pipe can make an earlier pipe ready.
+// Mirrors handle_pipes.
+func (l *loop) handlePipes() (busy bool) {
+	c := l.core
+	// Pipes created by handlers during the pass are served from the next pass.
+	n := len(c.pipes)
+	for i := 0; i < n; i++ {
+		p := c.pipes[i]
+		if p.src == nil && p.snk == nil {
+			p.close()
+			c.pipes[i] = nil
+			continue
+		}
+		if p.src != nil && p.src.ready && p.writable() {
+			p.src.handler()
+		}
+		if p.snk != nil && p.snk.ready && p.readable() {
+			p.snk.handler()
+		}
+		if p.src != nil && p.snk == nil && p.src.active {
+			p.src.active = false
+			p.src.onClose()
+		}
+		if p.snk != nil && p.src == nil && !p.readable() && p.snk.active {
+			p.snk.active = false
+			p.snk.onClose()
+		}
+	}
+	c.pipes = compact(c.pipes)
+	for _, p := range c.pipes {
+		if p.wantsService() {
+			return true
+		}
+	}
+	return false
+}
+
+// compact removes the nil entries left by destroyed pipes, keeping order.
+func compact(pipes []*pipe) []*pipe {
+	live := pipes[:0]
+	for _, p := range pipes {
+		if p != nil {
+			live = append(live, p)
+		}
+	}
+	clear(pipes[len(live):])
+	return live
+}
+
+// dispatch runs the callbacks for one event.
+func (l *loop) dispatch(ev *unix.EpollEvent) {
+	if r := l.lookup(ev); r != nil && r.h.close != nil && ev.Events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		r.h.close()
+	}
+	if r := l.lookup(ev); r != nil && r.h.read != nil && ev.Events&unix.EPOLLIN != 0 {
+		r.h.read()
+	}
+	if r := l.lookup(ev); r != nil && r.h.write != nil && ev.Events&unix.EPOLLOUT != 0 {
+		r.h.write()
+	}
+}

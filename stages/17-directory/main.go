@@ -1,0 +1,106 @@
+// Stage 17 of eXpServer: the finished server. It serves what its JSON
+// config describes — files, redirects and a reverse proxy — and a folder
+// without an index file gets an HTML listing of its files and subfolders.
+//
+// Usage: stage-17 CONFIG.json
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"expserver-go/common/xlog"
+
+	"golang.org/x/sys/unix"
+)
+
+// Constants the course fixes for every stage.
+const (
+	listenBacklog  = 64     // listen(2) backlog
+	maxEpollEvents = 32     // events fetched per epoll_wait
+	bufferSize     = 100000 // most bytes received per recv
+	serverName     = "eXpServer"
+)
+
+func main() {
+	path := parseArgs()
+	cfg, err := loadConfig(path)
+	if err != nil {
+		// One line naming the file and the JSON path of the mistake, and
+		// exit status 2: the server never starts on a bad config.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			fmt.Fprintf(os.Stderr, "%s: %s: %v\n", os.Args[0], pe.Path, pe.Err)
+		} else {
+			fmt.Fprintf(os.Stderr, "%s: %s: %v\n", os.Args[0], path, err)
+		}
+		os.Exit(2)
+	}
+
+	c, err := newCore(cfg)
+	if err != nil {
+		xlog.Errorf("%v", err)
+		os.Exit(1)
+	}
+	if err := watchSignals(c); err != nil {
+		xlog.Errorf("%v", err)
+		c.close()
+		os.Exit(1)
+	}
+	if err := c.start(); err != nil {
+		xlog.Errorf("%v", err)
+		c.close()
+		os.Exit(1)
+	}
+	c.close()
+}
+
+// watchSignals arranges for SIGINT and SIGTERM to stop the loop.
+//
+// A Go program receives signals on a channel, not in a handler, and the loop
+// is blocked in epoll_wait. So a goroutine waits for the signal and writes to
+// an eventfd that the loop watches: the shutdown then runs on the loop's own
+// thread, between two events, like every other callback.
+func watchSignals(c *core) error {
+	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		return os.NewSyscallError("eventfd", err)
+	}
+	received := make(chan os.Signal, 1)
+	signal.Notify(received, syscall.SIGINT, syscall.SIGTERM)
+	caught := make(chan os.Signal, 1)
+	go func() {
+		caught <- <-received
+		unix.Write(efd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	}()
+	return c.loop.attach(efd, unix.EPOLLIN, handlers{read: func() {
+		sig := (<-caught).(syscall.Signal)
+		xlog.Warnf("%s received", strings.ToUpper(unix.SignalName(sig)))
+		c.loop.detach(efd)
+		unix.Close(efd)
+		c.loop.stop()
+	}})
+}
+
+// parseArgs returns the config path, the one argument. Without it the
+// server prints its usage and exits with status 2. Mirrors xps_cliargs.
+func parseArgs() string {
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s CONFIG.json\n\n"+
+			"eXpServer stage 17: serves what the JSON config describes (file_serve with directory\n"+
+			"listings, redirect and reverse_proxy routes on the listeners it names).\n", os.Args[0])
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() != 1 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	return flag.Arg(0)
+}

@@ -1,0 +1,444 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+
+	"expserver-go/common/buffer"
+	"expserver-go/common/xlog"
+)
+
+// maxHeadSize caps a request head: a client that has sent this many bytes
+// without finishing its head is answered 431.
+const maxHeadSize = 100000
+
+// session serves one client: it reads the request head, looks the request
+// up in the config, and answers it with a file, a redirect, or the reply of
+// an upstream it forwards the request to. Bytes go through two one-slot
+// buffers, one for each direction, as in stage 13. Mirrors xps_session_t.
+//
+//	client.source ──▶ clientSink   [fromClient] upstreamSource ──▶ upstream.sink
+//	client.sink   ◀── clientSource [toClient]   upstreamSink   ◀── upstream.source
+//	                                            fileSink       ◀── file.source
+type session struct {
+	core     *core
+	client   *connection
+	upstream *connection
+	file     *file
+
+	clientSource, upstreamSource       *pipeSource
+	clientSink, upstreamSink, fileSink *pipeSink
+
+	toClient, fromClient buffer.List // the one-slot buffers; full when non-empty
+
+	head      []byte // the request head received so far
+	parser    requestParser
+	req       *httpRequest  // set once the head is parsed
+	lookup    *lookupResult // set once the request is looked up
+	responded bool          // a response has been decided: ours, or the upstream's
+	proxying  bool          // the request went to an upstream; client bytes follow it
+
+	upstreamReplied     bool // the upstream has sent its first byte
+	upstreamErrorResSet bool // a 502 was queued for an upstream that failed first
+	closed              bool
+}
+
+// newSession creates the session's ends, adds it to the core and pipes the
+// client to it in both directions. Mirrors xps_session_create.
+func newSession(c *core, client *connection) (*session, error) {
+	s := &session{core: c, client: client}
+	s.clientSource = newPipeSource(s.sendToClient, s.check)
+	s.upstreamSource = newPipeSource(s.sendToUpstream, s.onUpstreamClosed)
+	s.clientSink = newPipeSink(s.takeFromClient, s.onClientDone)
+	s.upstreamSink = newPipeSink(s.takeFromUpstream, s.onUpstreamClosed)
+	s.fileSink = newPipeSink(s.takeFromFile, s.check)
+	// The sinks are ready from the start: the slots they fill are empty.
+	s.clientSink.ready, s.upstreamSink.ready, s.fileSink.ready = true, true, true
+	c.sessions[s] = struct{}{}
+
+	if _, err := newPipe(c, pipeThreshold, client.source, s.clientSink); err != nil {
+		s.close()
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	if _, err := newPipe(c, pipeThreshold, s.clientSource, client.sink); err != nil {
+		s.close()
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	return s, nil
+}
+
+// close destroys the session's ends, which detaches them from their pipes
+// and so tells the client, upstream and file that the session is gone, and
+// drops whatever the slots still hold. Mirrors xps_session_destroy.
+func (s *session) close() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	s.clientSource.close()
+	s.upstreamSource.close()
+	s.clientSink.close()
+	s.upstreamSink.close()
+	s.fileSink.close()
+	if s.file != nil && s.file.source.pipe == nil {
+		s.file.close()
+	}
+	s.toClient.Reset()
+	s.fromClient.Reset()
+	delete(s.core.sessions, s)
+	xlog.Debugf("destroyed session")
+}
+
+// Slot rules: filling a slot makes the source that empties it ready and the
+// sinks that fill it not ready; emptying it does the reverse.
+
+func (s *session) setToClient(full bool) {
+	s.clientSource.ready = full
+	s.upstreamSink.ready, s.fileSink.ready = !full, !full
+}
+
+func (s *session) setFromClient(full bool) {
+	s.upstreamSource.ready = full
+	s.clientSink.ready = !full
+}
+
+// takeFromClient is the client sink's handler. Until the head is complete it
+// appends what the client sent to the head and runs the parser, which
+// resumes where it stopped. Once the request goes to an upstream, later bytes
+// (its body) follow it through fromClient; once it is answered here, they
+// are read and dropped, so the client can finish sending and close without
+// the connection being reset under its response.
+func (s *session) takeFromClient() {
+	p := s.clientSink.pipe
+	switch {
+	case s.proxying:
+		s.clientSink.readAll(&s.fromClient)
+		s.setFromClient(true)
+		return
+	case s.responded:
+		s.clientSink.clear(p.buf.Len())
+		return
+	}
+	n := min(p.buf.Len(), maxHeadSize-len(s.head))
+	want := len(s.head) + n
+	for _, part := range s.clientSink.peek(nil, 0) {
+		s.head = append(s.head, part[:min(len(part), want-len(s.head))]...)
+		if len(s.head) == want {
+			break
+		}
+	}
+	s.clientSink.clear(n)
+
+	res, err := s.parser.parse(s.head)
+	switch {
+	case err != nil:
+		s.respondError(err)
+	case res == parseAgain && len(s.head) >= maxHeadSize:
+		s.respondError(newHTTPError(431, fmt.Sprintf("request head larger than %d bytes", maxHeadSize)))
+	case res == parseDone:
+		req, err := newHTTPRequest(s.head, &s.parser)
+		if err != nil {
+			s.respondError(err)
+			return
+		}
+		s.req = req
+		// Bytes after the head are the start of the body.
+		s.processRequest(s.head[s.parser.pos:])
+	}
+}
+
+// processRequest looks the request up in the config and dispatches on the
+// route's type. Mirrors xps_session_process_request.
+func (s *session) processRequest(body []byte) {
+	l := s.client.listener
+	res, err := s.core.config.lookup(s.req, l.host, l.port)
+	if err != nil {
+		s.respondError(err)
+		return
+	}
+	s.lookup = res
+	switch res.typ {
+	case routeFileServe:
+		s.serveFile()
+	case routeRedirect:
+		s.respond(res.httpStatusCode, []header{{"Location", res.redirectURL}}, nil)
+	case routeReverseProxy:
+		s.proxy(body)
+	default:
+		s.respond(500, nil, nil)
+	}
+}
+
+// serveFile answers with the file the lookup found, or with a listing of
+// the directory it found when that directory has no index file.
+func (s *session) serveFile() {
+	req := s.req
+	if req.method != "GET" && req.method != "HEAD" {
+		s.respond(405, []header{{"Allow", "GET, HEAD"}}, nil)
+		return
+	}
+	if s.lookup.dirPath != "" {
+		s.serveListing()
+		return
+	}
+	f, err := newFile(s.core, s.lookup.filePath, s.lookup.route.dirPath)
+	if err != nil {
+		s.respondError(err)
+		return
+	}
+	s.respond(200, []header{
+		{"Content-Type", f.mimeType},
+		{"Content-Length", strconv.FormatInt(f.size, 10)},
+	}, nil)
+	if req.method == "HEAD" {
+		f.close()
+		return
+	}
+	s.file = f
+	if _, err := newPipe(s.core, pipeThreshold, f.source, s.fileSink); err != nil {
+		xlog.Errorf("session: %v", err)
+		f.close()
+		s.close()
+	}
+}
+
+// serveListing answers with the HTML listing of the directory the lookup
+// found. The listing's links are built from the path the client asked for,
+// cleaned as the lookup cleaned it, so "//" lists the root with "/x" links.
+func (s *session) serveListing() {
+	pathname, err := cleanPathname(s.req.pathname)
+	if err != nil {
+		s.respondError(err)
+		return
+	}
+	page, err := directoryListing(s.lookup.dirPath, pathname)
+	if err != nil {
+		xlog.Errorf("%v", err)
+		s.respond(500, nil, nil)
+		return
+	}
+	s.respond(200, []header{{"Content-Type", "text/html"}}, page)
+}
+
+// proxy opens a connection to the route's upstream and forwards the request
+// to it: the head, then the body bytes already received, then whatever else
+// the client sends. The upstream's reply is relayed to the client byte for
+// byte — this server adds, removes or rewrites nothing in it.
+func (s *session) proxy(body []byte) {
+	res := s.lookup
+	up, err := newUpstream(s.core, res.upstreamHost, res.upstreamPort)
+	if err != nil {
+		xlog.Errorf("%v", err)
+		s.respond(502, nil, nil)
+		return
+	}
+	s.upstream = up
+	_, err = newPipe(s.core, pipeThreshold, s.upstreamSource, up.sink)
+	if err == nil {
+		_, err = newPipe(s.core, pipeThreshold, up.source, s.upstreamSink)
+	}
+	if err != nil {
+		xlog.Errorf("session: %v", err)
+		up.close(false)
+		s.respond(502, nil, nil)
+		return
+	}
+	s.responded, s.proxying = true, true
+	s.fromClient.Append(buffer.Wrap(proxyHead(s.req)))
+	s.fromClient.Write(body)
+	s.setFromClient(true)
+	xlog.HTTPf("%s %s %s → upstream %s:%d", s.client.remoteIP, s.req.method, s.req.path, res.upstreamHost, res.upstreamPort)
+}
+
+// hopByHop are the headers that describe one connection rather than the
+// message (RFC 9110 §7.6.1), so a proxy does not pass them on.
+var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade"}
+
+// proxyHead is the request head as forwarded: the request line as received
+// and the client's headers — Host included — except the hop-by-hop ones and
+// those the Connection header names, followed by "Connection: close",
+// because each connection to the upstream carries one request and the
+// upstream's close is what ends the relay.
+func proxyHead(req *httpRequest) []byte {
+	drop := func(key string) bool {
+		for _, h := range hopByHop {
+			if strings.EqualFold(key, h) {
+				return true
+			}
+		}
+		if conn, ok := req.getHeader("Connection"); ok {
+			for _, name := range strings.Split(conn, ",") {
+				if strings.EqualFold(strings.TrimSpace(name), key) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	var kept []header
+	for _, h := range req.headers {
+		if !drop(h.key) {
+			kept = append(kept, h)
+		}
+	}
+	fwd := *req
+	fwd.headers = append(kept, header{"Connection", "close"})
+	return fwd.serialize()
+}
+
+// respondError answers with the status an error calls for: the status an
+// *httpError carries; 404 for a missing file or route; 403 for a path that
+// leaves its folder or may not be read; 500 for anything else.
+func (s *session) respondError(err error) {
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		xlog.Debugf("bad request: %v", he)
+		s.respond(he.status, nil, nil)
+	case errors.Is(err, fs.ErrNotExist):
+		s.respond(404, nil, nil)
+	case errors.Is(err, fs.ErrPermission):
+		s.respond(403, nil, nil)
+	default:
+		xlog.Errorf("%v", err)
+		s.respond(500, nil, nil)
+	}
+}
+
+// respond puts a response into toClient: its head, followed by body when
+// there is one. The head is serialized whole before it is queued, so it
+// goes out in one send. Content-Length is added unless given, and a
+// generated error page is the body of an error without one.
+func (s *session) respond(status int, headers []header, body []byte) {
+	if status >= 400 && body == nil {
+		body = errorPage(status)
+		headers = append(headers, header{"Content-Type", "text/html"})
+	}
+	res := newHTTPResponse(status)
+	res.setHeader("Connection", "close")
+	for _, h := range headers {
+		res.setHeader(h.key, h.val)
+	}
+	if !hasHeader(headers, "Content-Length") {
+		res.setHeader("Content-Length", strconv.Itoa(len(body)))
+	}
+	if s.req == nil || s.req.method != "HEAD" {
+		res.setBody(body)
+	}
+	s.toClient.Append(buffer.Wrap(res.serialize()))
+	s.responded = true
+	s.setToClient(true)
+	if s.req != nil {
+		xlog.HTTPf("%s %s %s → %d", s.client.remoteIP, s.req.method, s.req.path, status)
+	} else {
+		xlog.HTTPf("%s bad request → %d", s.client.remoteIP, status)
+	}
+}
+
+func hasHeader(headers []header, key string) bool {
+	for _, h := range headers {
+		if h.key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// errorPage is the small HTML body of an error response.
+func errorPage(status int) []byte {
+	title := fmt.Sprintf("%d %s", status, statusText(status))
+	return fmt.Appendf(nil, "<!DOCTYPE html>\n<html><head><title>%s</title></head>\n<body><h1>%s</h1><hr>%s</body></html>\n", title, title, serverName)
+}
+
+// sendToUpstream is the upstream source's handler: fromClient moves into the
+// upstream's pipe.
+func (s *session) sendToUpstream() {
+	if err := s.upstreamSource.writeList(&s.fromClient); err != nil {
+		xlog.Errorf("session: %v", err)
+		return
+	}
+	s.setFromClient(false)
+	s.check()
+}
+
+// takeFromUpstream is the upstream sink's handler: the upstream's reply
+// moves into toClient.
+func (s *session) takeFromUpstream() {
+	s.upstreamReplied = true
+	s.upstreamSink.readAll(&s.toClient)
+	s.setToClient(true)
+}
+
+// takeFromFile is the file sink's handler: the next part of the file moves
+// into toClient.
+func (s *session) takeFromFile() {
+	s.fileSink.readAll(&s.toClient)
+	s.setToClient(true)
+}
+
+// sendToClient is the client source's handler: toClient moves into the
+// client's pipe.
+func (s *session) sendToClient() {
+	if err := s.clientSource.writeList(&s.toClient); err != nil {
+		xlog.Errorf("session: %v", err)
+		return
+	}
+	s.setToClient(false)
+	s.check()
+}
+
+// onClientDone is the client sink's close callback: the client will send
+// nothing more. One that leaves before its head is complete gets no answer.
+func (s *session) onClientDone() {
+	if !s.responded {
+		s.close()
+		return
+	}
+	s.check()
+}
+
+// onUpstreamClosed is the close callback of the upstream-facing ends. An
+// upstream that goes away before its first reply byte — refused, or closed
+// after taking the request — gets the client a 502, once.
+func (s *session) onUpstreamClosed() {
+	if !s.upstreamReplied && !s.upstreamErrorResSet {
+		s.upstreamErrorResSet = true
+		xlog.Errorf("upstream %s:%d closed before replying", s.lookup.upstreamHost, s.lookup.upstreamPort)
+		if s.clientSource.active {
+			s.respond(502, nil, nil)
+		}
+	}
+	s.check()
+}
+
+// check is the destroy check, run after every handler that can end a flow.
+//
+//	request:  the client may still send (clientSink active)
+//	upstream: upstreamSource active, and clientSink active or fromClient full
+//	response: clientSource active, and not yet decided, or the file or the
+//	          upstream still producing, or toClient full
+//
+// A flow that has ended passes its end on — the upstream sees the end of the
+// request, the client the end of the response — and with every flow over the
+// session is destroyed.
+func (s *session) check() {
+	if s.closed {
+		return
+	}
+	requestAlive := s.clientSink.active
+	toUpstream := s.upstreamSource.active && (s.clientSink.active || s.fromClient.Len() > 0)
+	responseAlive := s.clientSource.active &&
+		(!s.responded || s.fileSink.active || s.upstreamSink.active || s.toClient.Len() > 0)
+	if !toUpstream && s.upstreamSource.pipe != nil {
+		s.upstreamSource.close()
+	}
+	if !responseAlive && s.clientSource.pipe != nil {
+		s.clientSource.close()
+	}
+	if !requestAlive && !toUpstream && !responseAlive {
+		s.close()
+	}
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"expserver-go/common/xpstest"
+)
+
+// testSession builds a session for a client of the listener 0.0.0.0:8001,
+// piped to inert peers as newSession would, but without sockets, with the
+// config cfg.
+func testSession(t *testing.T, cfg *config) *session {
+	t.Helper()
+	c := testCore()
+	c.config = cfg
+	l := &listener{core: c, host: "0.0.0.0", port: 8001}
+	client := &connection{core: c, remoteIP: "192.0.2.1", listener: l}
+	client.source = newPipeSource(func() {}, func() {})
+	client.sink = newPipeSink(func() {}, func() {})
+	s, err := newSession(c, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// testConfig writes a config serving root on 0.0.0.0:8001, with a redirect
+// at /old, and loads it.
+func testConfig(t *testing.T, root string) *config {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "xps_config.json")
+	doc := `{"servers": [{"listeners": [{"host": "0.0.0.0", "port": 8001}], "routes": [
+		{"req_path": "/", "type": "file_serve", "dir_path": "` + root + `", "index": ["index.html"]},
+		{"req_path": "/old", "type": "redirect", "http_status_code": 301, "redirect_url": "https://example.org/new"}]}]}`
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// feed delivers raw to the session the way the pipe pass would, in pieces
+// of the given size.
+func feed(s *session, raw string, piece int) {
+	for len(raw) > 0 && !s.closed {
+		k := min(piece, len(raw))
+		s.client.source.write([]byte(raw[:k]))
+		raw = raw[k:]
+		s.takeFromClient()
+	}
+}
+
+func TestSessionAnswers(t *testing.T) {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "hello.txt"), []byte("hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(root, "site"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "site", "index.html"), []byte("<p>hi</p>\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, root)
+	cases := []struct {
+		name, request string
+		status        int
+		headers       map[string]string
+	}{
+		{"file", "GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", 200, map[string]string{"Content-Type": "text/plain", "Content-Length": "6"}},
+		{"index file", "GET /site/ HTTP/1.1\r\nHost: x\r\n\r\n", 200, map[string]string{"Content-Type": "text/html", "Content-Length": "10"}},
+		{"directory without index: its listing", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 200, map[string]string{"Content-Type": "text/html"}},
+		{"directory without a trailing slash", "GET //site HTTP/1.1\r\nHost: x\r\n\r\n", 200, map[string]string{"Content-Type": "text/html"}},
+		{"redirect", "GET /old HTTP/1.1\r\nHost: x\r\n\r\n", 301, map[string]string{"Location": "https://example.org/new", "Content-Length": "0"}},
+		{"redirect below", "GET /old/page HTTP/1.1\r\nHost: x\r\n\r\n", 301, map[string]string{"Location": "https://example.org/new"}},
+		{"not the redirect", "GET /older HTTP/1.1\r\nHost: x\r\n\r\n", 404, nil},
+		{"missing", "GET /nope.txt HTTP/1.1\r\nHost: x\r\n\r\n", 404, map[string]string{"Server": "eXpServer"}},
+		{"method", "PUT /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405, map[string]string{"Allow": "GET, HEAD"}},
+		{"bad request", "GET /hello.txt HTTP/1.1\r\n\r\n", 400, nil},
+	}
+	for _, tc := range cases {
+		for _, piece := range []int{1, len(tc.request)} {
+			s := testSession(t, cfg)
+			feed(s, tc.request, piece)
+			b, err := s.toClient.Read(s.toClient.Len())
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := xpstest.ParseResponse(b.Bytes())
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if r.Status != tc.status {
+				t.Errorf("%s (pieces of %d): status %d, want %d", tc.name, piece, r.Status, tc.status)
+			}
+			for k, v := range tc.headers {
+				if got := r.Get(k); got != v {
+					t.Errorf("%s: %s = %q, want %q", tc.name, k, got, v)
+				}
+			}
+		}
+	}
+}
+
+func TestProxyHead(t *testing.T) {
+	var p requestParser
+	head := []byte("POST /api?x=1 HTTP/1.1\r\nHost: example.org:8002\r\nConnection: keep-alive, X-Trace\r\n" +
+		"Keep-Alive: timeout=5\r\nX-Trace: 1\r\nUpgrade: h2c\r\nContent-Length: 3\r\nAccept: */*\r\n\r\n")
+	if res, err := p.parse(head); err != nil || res != parseDone {
+		t.Fatalf("parse: %v %v", res, err)
+	}
+	req, err := newHTTPRequest(head, &p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "POST /api?x=1 HTTP/1.1\r\nHost: example.org:8002\r\nContent-Length: 3\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+	if got := string(proxyHead(req)); got != want {
+		t.Fatalf("proxyHead =\n%q\nwant\n%q", got, want)
+	}
+}
+
+func TestSessionHeadTooLarge(t *testing.T) {
+	s := testSession(t, testConfig(t, t.TempDir()))
+	feed(s, "GET / HTTP/1.1\r\nX: "+strings.Repeat("a", maxHeadSize), 4096)
+	b, _ := s.toClient.Read(s.toClient.Len())
+	if !strings.HasPrefix(string(b.Bytes()), "HTTP/1.1 431 ") {
+		t.Fatalf("response %q, want 431", b.Bytes()[:min(40, b.Len())])
+	}
+}
