@@ -74,7 +74,8 @@ upstream:
 
 grade:
 	@if [ -z "$(STAGE)" ] || [ -z "$(BIN)" ]; then echo "usage: make grade STAGE=N BIN=path/to/binary [GRADEFLAGS='-long -json r.json']" >&2; exit 2; fi
-	$(GO) run ./tools/grade -stage $(STAGE) -bin $(BIN) $(GRADEFLAGS)
+	@$(GO) build -o bin/grade ./tools/grade
+	bin/grade -stage $(STAGE) -bin $(BIN) $(GRADEFLAGS)
 
 clean:
 	rm -rf bin

@@ -101,7 +101,7 @@ func TestFlags(t *testing.T) {
 		{"-stage", "5", "-bin", "x"},
 		{"-stage", "18", "-bin", "x"},
 		{"-stage", "12"},
-		{"-stage", "12", "-bin", "x", "-upstream", "perl"},
+		{"-stage", "12", "-bin", "x", "-upstream", "auto"},
 		{"-stage", "12", "-bin", "x", "extra"},
 	} {
 		if _, err := parseFlags(args, &bytes.Buffer{}); err == nil {

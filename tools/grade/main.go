@@ -7,13 +7,14 @@
 //	TMP/temp/                    where the stage 12 confinement check writes file.txt
 //
 // on the course's ports 8001–8004, with an upstream on port 3000 serving
-// public/ (python3 -m http.server when python3 is installed, as in the
-// grader; tools/upstream otherwise). The checks are the same code the
-// repository's own tests run against its stages.
+// public/: tools/upstream, which answers as python3 -m http.server does, or
+// with -upstream python the Python server itself, as in the course's grader.
+// The checks are the same code the repository's own tests run against its
+// stages.
 //
 // Usage:
 //
-//	grade -stage N -bin PATH [-case SUBSTRING] [-long] [-json FILE] [-junit FILE] [-upstream auto|python|go]
+//	grade -stage N -bin PATH [-case SUBSTRING] [-long] [-json FILE] [-junit FILE] [-upstream go|python]
 //
 // It prints a table of cases, ends with "N passed, M failed", and exits 1 if
 // any case failed (2 for a usage error). It never leaves a process behind.
@@ -29,7 +30,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"expserver-go/common/xpstest"
@@ -73,7 +73,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs := flag.NewFlagSet("grade", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprintln(out, "usage: grade -stage N -bin PATH [-case SUBSTRING] [-long] [-json FILE] [-junit FILE] [-upstream auto|python|go]")
+		fmt.Fprintln(out, "usage: grade -stage N -bin PATH [-case SUBSTRING] [-long] [-json FILE] [-junit FILE] [-upstream go|python]")
 		fmt.Fprintln(out, "\nRuns stage N's milestone checks against the binary, laid out as the course's grader lays it out.")
 		fs.PrintDefaults()
 	}
@@ -83,7 +83,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.BoolVar(&o.long, "long", false, "use the official grader's full sizes (4 GiB floods, 30 s CPU windows)")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to `file`")
 	fs.StringVar(&o.junitOut, "junit", "", "also write the results as JUnit XML to `file`")
-	fs.StringVar(&o.upstream, "upstream", "auto", "the upstream on port 3000: python (python3 -m http.server), go (tools/upstream), or auto")
+	fs.StringVar(&o.upstream, "upstream", "go", "the upstream on port 3000: go (tools/upstream, which answers as python3 -m http.server does) or python (python3 -m http.server itself, as in the course's grader; its listen backlog of 5 makes the 500-client check slow)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -94,8 +94,8 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 		return o, fmt.Errorf("-stage: want %d–%d, got %d", milestone.FirstStage, milestone.LastStage, o.stage)
 	case o.bin == "":
 		return o, errors.New("-bin: the binary to grade is required")
-	case o.upstream != "auto" && o.upstream != "python" && o.upstream != "go":
-		return o, fmt.Errorf("-upstream: want auto, python or go, got %q", o.upstream)
+	case o.upstream != "python" && o.upstream != "go":
+		return o, fmt.Errorf("-upstream: want go or python, got %q", o.upstream)
 	}
 	return o, nil
 }
@@ -128,7 +128,7 @@ func run(o options, out io.Writer) (int, error) {
 	if len(todo) == 0 {
 		return 2, fmt.Errorf("no case of stage %d matches %q", o.stage, o.match)
 	}
-	python := o.upstream == "python" || o.upstream == "auto" && xpstest.PythonAvailable()
+	python := o.upstream == "python"
 	if o.upstream == "python" && !xpstest.PythonAvailable() {
 		return 2, errors.New("-upstream python: python3 is not installed")
 	}
@@ -145,7 +145,8 @@ func run(o options, out io.Writer) (int, error) {
 		}
 	}
 
-	fmt.Fprintf(out, "grading %s as stage %d (%d cases, upstream: %s)\n\n", o.bin, o.stage, len(todo), map[bool]string{true: "python3 -m http.server", false: "tools/upstream"}[python])
+	fmt.Fprintf(out, "grading %s as stage %d: %d cases (grader: yes marks the official grader's own); upstream: %s\n\n",
+		o.bin, o.stage, len(todo), map[bool]string{true: "python3 -m http.server", false: "tools/upstream"}[python])
 	env, closeEnv, err := milestone.Prepare(milestone.Target{
 		Stage: o.stage, Bin: bin, CopyBin: true, Args: []string{"../public/xps_config.json"},
 		Host: "127.0.0.1", Ports: coursePorts, UpstreamPort: upstreamPort, Python: python, Long: o.long,
@@ -165,15 +166,23 @@ func run(o options, out io.Writer) (int, error) {
 		return 1, fmt.Errorf("the server did not start: %w", err)
 	}
 
+	// Rows are printed as each case finishes, so the widths are fixed up
+	// front rather than measured over the whole table.
+	width := len("case")
+	for _, m := range todo {
+		width = max(width, len(m.ID))
+	}
 	start := time.Now()
 	var results []milestone.Result
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "#\tcase\tresult\tdetails")
+	fmt.Fprintf(out, "%-3s %-*s %-6s %-6s %s\n", "#", width, "case", "grader", "result", "details")
 	for i, m := range todo {
 		r := env.Run(m)
 		results = append(results, r)
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", i+1, m.ID, verdict(r), short(r, 110))
-		tw.Flush()
+		official := ""
+		if m.Grader {
+			official = "yes"
+		}
+		fmt.Fprintf(out, "%-3d %-*s %-6s %-6s %s\n", i+1, width, m.ID, official, verdict(r), short(r, 100))
 	}
 	passed := 0
 	for _, r := range results {
@@ -185,7 +194,7 @@ func run(o options, out io.Writer) (int, error) {
 	fmt.Fprintf(out, "\n%d passed, %d failed (%s)\n", passed, failed, time.Since(start).Round(time.Second))
 	for _, r := range results {
 		if r.Err != nil {
-			fmt.Fprintf(out, "\n%s — %s\n  %v\n", r.Milestone.ID, r.Milestone.Title, r.Err)
+			fmt.Fprintf(out, "\n%s — %s\n%s\n", r.Milestone.ID, r.Milestone.Title, indent(r.Err.Error(), "  "))
 			if r.Log != "" {
 				fmt.Fprintf(out, "  server log (tail):\n%s\n", indent(r.Log, "    "))
 			}
