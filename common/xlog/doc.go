@@ -13,6 +13,12 @@
 // forces it on and XPS_COLOR=0 (or NO_COLOR) turns it off, so a log
 // redirected to a file stays readable.
 //
+// Each line is written at once, unless the program calls Buffer: then lines
+// are held until Flush, which an event loop calls before it waits for
+// events. The course asks for every line to be flushed immediately; flushing
+// before every wait keeps that promise for anyone watching (a line never
+// waits while the server is idle) at one write per batch of events.
+//
 // Payload bytes are never logged at a default level: the course's tests push
 // gigabytes through the server while its output goes to a file.
 package xlog

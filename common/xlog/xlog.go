@@ -50,12 +50,13 @@ func (l Level) String() string {
 // a Logger on standard output configured from the environment; tests build
 // their own with New.
 type Logger struct {
-	mu    sync.Mutex
-	w     io.Writer
-	color bool
-	debug bool
-	buf   []byte
-	names sync.Map // program counter → short function name
+	mu       sync.Mutex
+	w        io.Writer
+	color    bool
+	debug    bool
+	buffered bool     // hold lines until Flush
+	buf      []byte   // the line being built, or the lines held
+	names    sync.Map // program counter → short function name
 }
 
 // New returns a Logger writing to w. color turns the ANSI styles on; debug
@@ -97,7 +98,10 @@ func (lg *Logger) Log(l Level, skip int, format string, args ...any) {
 	}
 	lg.mu.Lock()
 	defer lg.mu.Unlock()
-	b := lg.buf[:0]
+	b := lg.buf
+	if !lg.buffered {
+		b = b[:0]
+	}
 	if lg.color {
 		b = append(b, styles[l]...)
 	}
@@ -119,23 +123,48 @@ func (lg *Logger) Log(l Level, skip int, format string, args ...any) {
 	b = append(b, msg...)
 	b = append(b, '\n')
 	lg.buf = b
-	// One write per line: the line reaches the terminal or file at once, and
-	// lines from a crashing process are not lost in a buffer.
-	_, _ = lg.w.Write(b)
+	if !lg.buffered {
+		_, _ = lg.w.Write(b)
+	}
+}
+
+// SetBuffered makes the logger hold lines until Flush (true) or write each
+// line at once (false, the default).
+func (lg *Logger) SetBuffered(on bool) {
+	lg.mu.Lock()
+	defer lg.mu.Unlock()
+	if !on && len(lg.buf) > 0 && lg.buffered {
+		_, _ = lg.w.Write(lg.buf)
+	}
+	lg.buffered = on
+	lg.buf = lg.buf[:0]
+}
+
+// Flush writes the lines held since the last Flush, in one write.
+func (lg *Logger) Flush() {
+	lg.mu.Lock()
+	defer lg.mu.Unlock()
+	if lg.buffered && len(lg.buf) > 0 {
+		_, _ = lg.w.Write(lg.buf)
+		lg.buf = lg.buf[:0]
+	}
 }
 
 // caller returns the short name of the function skip frames up, such as
-// "listener.accept" for main.(*listener).accept.
+// "listener.accept" for main.(*listener).accept. Only the program counter is
+// looked up on each call (runtime.Callers, without file and line); its name
+// is worked out once and remembered.
 func (lg *Logger) caller(skip int) string {
-	pc, _, _, ok := runtime.Caller(skip)
-	if !ok {
+	var pcs [1]uintptr
+	if runtime.Callers(skip+1, pcs[:]) == 0 {
 		return "?"
 	}
+	pc := pcs[0]
 	if n, ok := lg.names.Load(pc); ok {
 		return n.(string)
 	}
 	name := "?"
-	if fn := runtime.FuncForPC(pc); fn != nil {
+	if fn := runtime.FuncForPC(pc - 1); fn != nil {
 		name = shortName(fn.Name())
 	}
 	lg.names.Store(pc, name)
@@ -173,3 +202,18 @@ func HTTPf(format string, args ...any) { std.Log(HTTP, 1, format, args...) }
 
 // DebugEnabled reports whether DEBUG lines are printed.
 func DebugEnabled() bool { return std.Enabled(Debug) }
+
+// Buffer makes the standard logger hold its lines until Flush. An event
+// loop buffers while it runs and calls Flush before it waits for the next
+// events, so the lines of one batch of events go out in one write, before
+// the server can sit idle — a busy server then spends one system call on its
+// log per batch, not several per request.
+func Buffer() { std.SetBuffered(true) }
+
+// Flush writes the standard logger's held lines.
+func Flush() { std.Flush() }
+
+// Unbuffer writes the held lines and goes back to writing each line at
+// once. A loop defers it, so that its lines are written even when it ends
+// with a panic.
+func Unbuffer() { std.SetBuffered(false) }

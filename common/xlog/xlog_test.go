@@ -2,6 +2,7 @@ package xlog
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 )
@@ -60,5 +61,34 @@ func TestLevelString(t *testing.T) {
 		if got := Level(l).String(); got != want {
 			t.Errorf("Level(%d) = %q, want %q", l, got, want)
 		}
+	}
+}
+
+func TestBufferedUntilFlush(t *testing.T) {
+	var out bytes.Buffer
+	lg := New(&out, false, false)
+	lg.SetBuffered(true)
+	lg.Log(Info, 0, "one")
+	lg.Log(HTTP, 0, "GET / → %d", 200)
+	if out.Len() != 0 {
+		t.Fatalf("a buffered line was written before Flush: %q", out.String())
+	}
+	lg.Flush()
+	want := " INFO  TestBufferedUntilFlush : one\n HTTP  TestBufferedUntilFlush : GET / → 200\n"
+	if out.String() != want {
+		t.Fatalf("after Flush: %q, want %q", out.String(), want)
+	}
+	lg.Log(Warning, 0, "held")
+	lg.SetBuffered(false)
+	if !strings.HasSuffix(out.String(), ": held\n") {
+		t.Fatalf("turning buffering off did not write the held line: %q", out.String())
+	}
+}
+
+func BenchmarkLogLine(b *testing.B) {
+	lg := New(io.Discard, true, false)
+	b.ReportAllocs()
+	for b.Loop() {
+		lg.Log(HTTP, 0, "%s %s → %d", "127.0.0.1", "GET /index.html", 200)
 	}
 }

@@ -34,13 +34,11 @@ func newConnection(core *core, sock int, remoteIP string) (*connection, error) {
 	return c, nil
 }
 
-// close removes the connection from the core, detaches it from the loop and
+// close removes the connection from the core, makes the loop forget it and
 // closes the socket. Mirrors xps_connection_destroy.
 func (c *connection) close() {
 	delete(c.core.connections, c)
-	if err := c.core.loop.detach(c.sock); err != nil {
-		xlog.Errorf("%v", err)
-	}
+	c.core.loop.forget(c.sock)
 	unix.Close(c.sock)
 	xlog.Debugf("destroyed connection from %s", c.remoteIP)
 }

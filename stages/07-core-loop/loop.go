@@ -76,6 +76,16 @@ func (l *loop) detach(fd int) error {
 	return os.NewSyscallError("epoll_ctl", unix.EpollCtl(l.epollFD, unix.EPOLL_CTL_DEL, fd, nil))
 }
 
+// forget drops fd's registration without telling epoll, for an fd that is
+// about to be closed: closing it takes it out of epoll, so an EPOLL_CTL_DEL
+// first would be a system call for nothing. Events for it still waiting in
+// the current batch are skipped, as after detach.
+func (l *loop) forget(fd int) {
+	if fd >= 0 && fd < len(l.regs) {
+		l.regs[fd] = nil
+	}
+}
+
 // lookup returns the live registration an event belongs to, or nil if the
 // event is stale.
 func (l *loop) lookup(ev *unix.EpollEvent) *registration {

@@ -45,7 +45,7 @@ func newConnection(core *core, sock int, remoteIP string) (*connection, error) {
 	return c, nil
 }
 
-// close removes the connection from the core, detaches it from the loop,
+// close removes the connection from the core, makes the loop forget it,
 // closes the socket and drops any reply not yet sent.
 // Mirrors xps_connection_destroy.
 func (c *connection) close() {
@@ -54,9 +54,7 @@ func (c *connection) close() {
 	}
 	c.closed = true
 	delete(c.core.connections, c)
-	if err := c.core.loop.detach(c.sock); err != nil {
-		xlog.Errorf("%v", err)
-	}
+	c.core.loop.forget(c.sock)
 	unix.Close(c.sock)
 	c.pending.Reset()
 	xlog.Debugf("destroyed connection from %s", c.remoteIP)

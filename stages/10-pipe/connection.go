@@ -50,7 +50,7 @@ func newConnection(core *core, sock int, remoteIP string) (*connection, error) {
 	return c, nil
 }
 
-// close logs why, detaches the connection from the loop, closes the socket,
+// close logs why, makes the loop forget the connection, closes the socket,
 // destroys the source and sink (detaching them from their pipes, which tells
 // the modules at the other ends) and removes the connection from the core.
 // Mirrors xps_connection_destroy.
@@ -64,9 +64,7 @@ func (c *connection) close(peerClosed bool) {
 	} else {
 		xlog.Infof("closing connection")
 	}
-	if err := c.core.loop.detach(c.sock); err != nil {
-		xlog.Errorf("%v", err)
-	}
+	c.core.loop.forget(c.sock)
 	unix.Close(c.sock)
 	c.source.close()
 	c.sink.close()

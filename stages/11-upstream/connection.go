@@ -51,7 +51,7 @@ func newConnection(core *core, sock int, remoteIP string) (*connection, error) {
 	return c, nil
 }
 
-// close logs why, detaches the connection from the loop, closes the socket,
+// close logs why, makes the loop forget the connection, closes the socket,
 // destroys the source and sink (detaching them from their pipes, which tells
 // the modules at the other ends) and removes the connection from the core.
 // Mirrors xps_connection_destroy.
@@ -65,9 +65,7 @@ func (c *connection) close(peerClosed bool) {
 	} else {
 		xlog.Infof("closing connection")
 	}
-	if err := c.core.loop.detach(c.sock); err != nil {
-		xlog.Errorf("%v", err)
-	}
+	c.core.loop.forget(c.sock)
 	unix.Close(c.sock)
 	c.source.close()
 	c.sink.close()
@@ -86,15 +84,9 @@ func (c *connection) onWritable() { c.sink.ready = true }
 // — an upstream that dies right after writing its last bytes resets the
 // connection — so while the source is reading, it is marked ready instead:
 // the next receive delivers those bytes and then meets the end of the
-// stream. A connection with nothing to read, or whose connect was refused,
-// closes at once.
+// stream, or the error (a refused connect shows up there as ECONNREFUSED).
+// A connection with nothing to read closes at once.
 func (c *connection) onHangup() {
-	errno, err := unix.GetsockoptInt(c.sock, unix.SOL_SOCKET, unix.SO_ERROR)
-	if err == nil && errno != 0 && unix.Errno(errno) != unix.ECONNRESET {
-		xlog.Errorf("connection to %s failed: %v", c.remoteIP, unix.Errno(errno))
-		c.close(true)
-		return
-	}
 	if c.source.pipe != nil && c.source.active {
 		c.source.ready = true
 		c.sink.ready = true // a send now fails at once if the peer is gone
@@ -167,14 +159,17 @@ func (c *connection) endOfInput() {
 }
 
 // onPipeClosed is the close callback of both the source and the sink, and
-// runs after endOfInput. The connection ends only when both directions are
-// finished. When only the outgoing one is — the bytes for the peer have all
-// been sent and no more will come — the socket's write side is shut down, so
-// the peer sees the end of the stream while it may still be sending: that is
-// how a relay passes an upstream's close on to its client.
+// runs after endOfInput. The connection ends when both directions are
+// finished: nothing more will be sent to the peer, and nobody reads what
+// the peer sends — its source is done, or the pipe it feeds has lost its
+// reader, which the pipe pass would report on its next round anyway. When
+// only the outgoing direction is finished, the socket's write side is shut
+// down, so the peer sees the end of the stream while it may still be
+// sending: that is how a relay passes an upstream's close on to its client.
 func (c *connection) onPipeClosed() {
+	inputRead := c.source.active && c.source.pipe != nil && c.source.pipe.snk != nil
 	switch {
-	case !c.source.active && !c.sink.active:
+	case !inputRead && !c.sink.active:
 		c.close(false)
 	case !c.sink.active && !c.shutWr:
 		c.shutWr = true

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"expserver-go/common/mime"
@@ -18,7 +19,7 @@ import (
 // whatever pipe its source is attached to. Mirrors xps_file_t.
 type file struct {
 	core     *core
-	path     string // the real path
+	path     string // as asked for
 	fd       int
 	size     int64
 	mimeType string
@@ -26,46 +27,36 @@ type file struct {
 	closed   bool
 }
 
-// newFile opens the file at path for reading, after checking, in order:
+// newFile opens the file at path for reading, and only if:
 //
-//  1. that it exists (its real path, symbolic links resolved, can be found);
-//  2. that its real path is the public folder or lies below it — compared
-//     whole path segment by segment, so "/srv/public2" is not inside
-//     "/srv/public", and a symbolic link pointing out of the folder is
-//     refused;
-//  3. that others may read it (the course's rule for what is public);
-//  4. that it opens.
+//  1. it exists (a missing file, or a path through a file as if it were a
+//     folder, is not found);
+//  2. it lies inside the public folder, every symbolic link followed — a ".." or a
+//     link that would lead out, "/srv/public2" next to "/srv/public"
+//     included, is refused;
+//  3. it is a regular file;
+//  4. others may read it (the course's rule for what is public).
 //
+// The kernel enforces the second rule while it opens the file: openat2 with
+// RESOLVE_BENEATH resolves the path inside the folder and fails if any step
+// would leave it. The check and the open are then one system call, and no
+// link can be swapped in between them. (It also refuses absolute symbolic
+// links, even ones pointing back inside the folder.) A kernel older than
+// openat2 gets an open followed by a check of the opened file's real path.
 // A missing file gives an error wrapping fs.ErrNotExist and a refused one
 // fs.ErrPermission; callers tell them apart with errors.Is.
 // Mirrors xps_file_create.
 func newFile(c *core, path string) (*file, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, fmt.Errorf("file %s: %w", path, err)
-	}
-	real, err := filepath.EvalSymlinks(abs)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("file %s: %w", path, fs.ErrNotExist)
-		}
-		return nil, fmt.Errorf("file %s: %w", path, err)
-	}
-	if !within(c.publicRoot, real) {
-		return nil, fmt.Errorf("file %s: outside %s: %w", path, c.publicRoot, fs.ErrPermission)
-	}
-	fd, err := unix.Open(real, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := openBeneath(c, c.publicRoot, path)
 	if err != nil {
 		switch {
-		case errors.Is(err, unix.ENOENT):
+		case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR):
 			err = fs.ErrNotExist
-		case errors.Is(err, unix.EACCES):
+		case errors.Is(err, unix.EXDEV), errors.Is(err, unix.EACCES), errors.Is(err, unix.ELOOP):
 			err = fs.ErrPermission
 		}
 		return nil, fmt.Errorf("file %s: open: %w", path, err)
 	}
-	// Stat the open file, not the path, so the checks apply to exactly the
-	// file that will be read.
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
@@ -79,12 +70,53 @@ func newFile(c *core, path string) (*file, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("file %s: not readable by others: %w", path, fs.ErrPermission)
 	}
-	f := &file{core: c, path: real, fd: fd, size: st.Size, mimeType: mime.TypeByPath(real)}
+	f := &file{core: c, path: path, fd: fd, size: st.Size, mimeType: mime.TypeByPath(path)}
 	f.source = newPipeSource(f.read, f.close)
 	// A file always has data until its end, so its source starts ready.
 	f.source.ready = true
-	xlog.Debugf("opened %s (%d bytes, %s)", real, f.size, f.mimeType)
+	xlog.Debugf("opened %s (%d bytes, %s)", path, f.size, f.mimeType)
 	return f, nil
+}
+
+// openFlags open a file for reading. O_NONBLOCK keeps the open of a FIFO
+// from waiting for a writer, which would stall the whole server; it changes
+// nothing for regular files.
+const openFlags = unix.O_RDONLY | unix.O_NONBLOCK | unix.O_CLOEXEC | unix.O_NOCTTY
+
+// openBeneath opens path, which must lie inside root, for reading. It fails
+// with EXDEV when the path leads out of root.
+func openBeneath(c *core, root, path string) (int, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return -1, err
+	}
+	rel, err := filepath.Rel(root, abs)
+	if err != nil {
+		return -1, err
+	}
+	dirFD, err := c.dirFD(root)
+	if err != nil {
+		return -1, err
+	}
+	how := unix.OpenHow{Flags: openFlags, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS}
+	fd, err := unix.Openat2(dirFD, rel, &how)
+	if !errors.Is(err, unix.ENOSYS) {
+		return fd, err
+	}
+	// No openat2 (Linux before 5.6): open, then check where the kernel
+	// actually opened the file.
+	if fd, err = unix.Open(abs, openFlags, 0); err != nil {
+		return -1, err
+	}
+	real, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err == nil && !within(root, real) {
+		err = unix.EXDEV
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
 }
 
 // within reports whether path is root or lies below it. Both must be clean

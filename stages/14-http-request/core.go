@@ -2,9 +2,12 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"expserver-go/common/xlog"
+
+	"golang.org/x/sys/unix"
 )
 
 // core is one instance of the server: it owns the loop and every listener,
@@ -20,6 +23,9 @@ type core struct {
 	// publicRoot is the real path of the public folder: no file outside it
 	// is ever served.
 	publicRoot string
+	// dirFDs holds an open descriptor of each folder files are served from,
+	// so the kernel can resolve paths inside it (see openBeneath).
+	dirFDs map[string]int
 }
 
 // newCore creates the loop and the empty lists. Mirrors xps_core_create.
@@ -44,7 +50,25 @@ func (c *core) setPublicRoot(dir string) error {
 		return fmt.Errorf("public folder %s: %w", dir, err)
 	}
 	c.publicRoot = root
-	return nil
+	_, err = c.dirFD(root)
+	return err
+}
+
+// dirFD returns an open descriptor of the folder root, opening it on first
+// use; the core closes it.
+func (c *core) dirFD(root string) (int, error) {
+	if fd, ok := c.dirFDs[root]; ok {
+		return fd, nil
+	}
+	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("folder %s: %w", root, os.NewSyscallError("open", err))
+	}
+	if c.dirFDs == nil {
+		c.dirFDs = make(map[string]int)
+	}
+	c.dirFDs[root] = fd
+	return fd, nil
 }
 
 // start creates one listener per port and runs the loop until it is stopped.
@@ -77,6 +101,9 @@ func (c *core) close() {
 		p.close()
 	}
 	c.pipes = nil
+	for _, fd := range c.dirFDs {
+		unix.Close(fd)
+	}
 	c.loop.close()
 	xlog.Debugf("destroyed core")
 }

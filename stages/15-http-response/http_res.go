@@ -21,6 +21,22 @@ type httpResponse struct {
 // now is the clock responses are dated with; tests replace it.
 var now = time.Now
 
+// The Date value changes once a second, so it is formatted once a second,
+// not once per response.
+var (
+	dateSecond int64
+	dateValue  string
+)
+
+// httpDate returns the current time as an IMF-fixdate.
+func httpDate() string {
+	t := now()
+	if s := t.Unix(); s != dateSecond || dateValue == "" {
+		dateSecond, dateValue = s, t.UTC().Format(imfFixdate)
+	}
+	return dateValue
+}
+
 // newHTTPResponse returns a response with the given status and the headers
 // every response carries, in this order: Date, Server, and
 // Access-Control-Allow-Origin (any page may read what this server serves).
@@ -30,7 +46,7 @@ func newHTTPResponse(status int) *httpResponse {
 		status:     status,
 		statusLine: "HTTP/1.1 " + strconv.Itoa(status) + " " + statusText(status),
 		headers: []header{
-			{"Date", now().UTC().Format(imfFixdate)},
+			{"Date", httpDate()},
 			{"Server", serverName},
 			{"Access-Control-Allow-Origin", "*"},
 		},

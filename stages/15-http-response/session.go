@@ -47,7 +47,7 @@ func newSession(c *core, client *connection) (*session, error) {
 	s := &session{core: c, client: client}
 	s.clientSource = newPipeSource(s.sendToClient, s.check)
 	s.clientSink = newPipeSink(s.takeFromClient, s.onClientDone)
-	s.fileSink = newPipeSink(s.takeFromFile, s.check)
+	s.fileSink = newPipeSink(s.takeFromFile, s.onFileDone)
 	// The sinks are ready from the start: the slot they fill is empty.
 	s.clientSink.ready, s.fileSink.ready = true, true
 	c.sessions[s] = struct{}{}
@@ -165,6 +165,10 @@ func (s *session) processRequest() {
 		f.close()
 		return
 	}
+	// Hold the head in the slot: the file's first chunk joins it there, so
+	// a small file leaves with its head in one send. The head still goes
+	// out whole, and before any byte of the body.
+	s.setToClient(false)
 	s.file = f
 	if _, err := newPipe(s.core, pipeThreshold, f.source, s.fileSink); err != nil {
 		xlog.Errorf("session: %v", err)
@@ -248,6 +252,16 @@ func (s *session) sendToClient() {
 	s.check()
 }
 
+// onFileDone is the file sink's close callback: the file has been read and
+// its pipe drained. A head still held for the body's first chunk — an empty
+// file, a read that failed — goes out now.
+func (s *session) onFileDone() {
+	if s.toClient.Len() > 0 {
+		s.setToClient(true)
+	}
+	s.check()
+}
+
 // onClientDone is the client sink's close callback: the client will send
 // nothing more. One that leaves before its head is complete gets no answer.
 func (s *session) onClientDone() {
@@ -272,6 +286,18 @@ func (s *session) check() {
 	responseAlive := s.clientSource.active && (!s.responded || s.fileSink.active || s.toClient.Len() > 0)
 	if !responseAlive && s.clientSource.pipe != nil {
 		s.clientSource.close()
+		// With the response complete, a client that has nothing more to
+		// say — its last read found the socket empty and nothing waits in
+		// its pipe — is let go at once: the connection closes as soon as the
+		// response is sent, as nginx does. Otherwise the session keeps
+		// reading and dropping what the client sends until it leaves, so
+		// that a close with unread bytes cannot reset the connection under
+		// the response.
+		if !s.client.source.ready && s.clientSink.pipe != nil && !s.clientSink.pipe.readable() {
+			s.clientSink.close()
+			s.clientSink.active = false
+			requestAlive = false
+		}
 	}
 	if !requestAlive && !responseAlive {
 		s.close()

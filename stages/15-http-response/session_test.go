@@ -119,9 +119,13 @@ func TestSessionCheck(t *testing.T) {
 			s.responded = true
 			s.toClient.Write([]byte("HTTP/1.1 404 Not Found\r\n\r\n"))
 		}, false, true},
-		{"response sent, client still connected: the client gets the end", func(s *session) {
+		{"response sent, client may still send: the client gets the end, its input is drained", func(s *session) {
 			s.responded = true
+			s.client.source.ready = true
 		}, false, false},
+		{"response sent, client drained: closed at once", func(s *session) {
+			s.responded = true
+		}, true, false},
 		{"response sent, client finished sending", func(s *session) {
 			s.responded = true
 			s.clientSink.active = false

@@ -2,8 +2,11 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"expserver-go/common/xlog"
+
+	"golang.org/x/sys/unix"
 )
 
 // core is one instance of the server: it owns the loop and every listener,
@@ -16,6 +19,10 @@ type core struct {
 	pipes       []*pipe // in creation order; the pipe pass serves them in this order
 	sessions    map[*session]struct{}
 	config      *config
+
+	// dirFDs holds an open descriptor of each folder files are served from,
+	// so the kernel can resolve paths inside it (see openBeneath).
+	dirFDs map[string]int
 }
 
 // newCore creates the loop and the empty lists for a server configured by
@@ -27,7 +34,34 @@ func newCore(cfg *config) (*core, error) {
 		return nil, err
 	}
 	c.loop = lp
+	for _, s := range cfg.servers {
+		for _, r := range s.routes {
+			if r.typ == routeFileServe {
+				if _, err := c.dirFD(r.dirPath); err != nil {
+					c.close()
+					return nil, err
+				}
+			}
+		}
+	}
 	return c, nil
+}
+
+// dirFD returns an open descriptor of the folder root, opening it on first
+// use; the core closes it.
+func (c *core) dirFD(root string) (int, error) {
+	if fd, ok := c.dirFDs[root]; ok {
+		return fd, nil
+	}
+	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("folder %s: %w", root, os.NewSyscallError("open", err))
+	}
+	if c.dirFDs == nil {
+		c.dirFDs = make(map[string]int)
+	}
+	c.dirFDs[root] = fd
+	return fd, nil
 }
 
 // start creates one listener for each of the config's listeners, then runs
@@ -62,6 +96,9 @@ func (c *core) close() {
 		p.close()
 	}
 	c.pipes = nil
+	for _, fd := range c.dirFDs {
+		unix.Close(fd)
+	}
 	c.loop.close()
 	xlog.Debugf("destroyed core")
 }

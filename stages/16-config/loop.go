@@ -83,6 +83,16 @@ func (l *loop) detach(fd int) error {
 	return os.NewSyscallError("epoll_ctl", unix.EpollCtl(l.epollFD, unix.EPOLL_CTL_DEL, fd, nil))
 }
 
+// forget drops fd's registration without telling epoll, for an fd that is
+// about to be closed: closing it takes it out of epoll, so an EPOLL_CTL_DEL
+// first would be a system call for nothing. Events for it still waiting in
+// the current batch are skipped, as after detach.
+func (l *loop) forget(fd int) {
+	if fd >= 0 && fd < len(l.regs) {
+		l.regs[fd] = nil
+	}
+}
+
 // lookup returns the live registration an event belongs to, or nil if the
 // event is stale.
 func (l *loop) lookup(ev *unix.EpollEvent) *registration {
@@ -107,11 +117,18 @@ func (l *loop) stop() { l.stopping = true }
 // callback before it (for this event or an earlier one in the batch) may have
 // destroyed its owner. Mirrors xps_loop_run.
 func (l *loop) run() {
+	// Nothing in the loop blocks but epoll_wait, so log lines can be held
+	// and written in one go just before it: one write per batch of events
+	// instead of several per connection.
+	xlog.Buffer()
+	defer xlog.Unbuffer()
 	for !l.stopping {
 		timeout := -1
 		if l.handlePipes() {
 			timeout = 0
 		}
+		// Log lines of this batch go out now, before the wait can block.
+		xlog.Flush()
 		n, err := unix.EpollWait(l.epollFD, l.events, timeout)
 		if err != nil {
 			// EINTR means a signal arrived while waiting; nothing is wrong.

@@ -54,7 +54,7 @@ func newSession(c *core, client *connection) (*session, error) {
 	s.upstreamSource = newPipeSource(s.sendToUpstream, s.onUpstreamClosed)
 	s.clientSink = newPipeSink(s.takeFromClient, s.onClientDone)
 	s.upstreamSink = newPipeSink(s.takeFromUpstream, s.onUpstreamClosed)
-	s.fileSink = newPipeSink(s.takeFromFile, s.check)
+	s.fileSink = newPipeSink(s.takeFromFile, s.onFileDone)
 	// The sinks are ready from the start: the slots they fill are empty.
 	s.clientSink.ready, s.upstreamSink.ready, s.fileSink.ready = true, true, true
 	c.sessions[s] = struct{}{}
@@ -192,6 +192,10 @@ func (s *session) serveFile() {
 		f.close()
 		return
 	}
+	// Hold the head in the slot: the file's first chunk joins it there, so
+	// a small file leaves with its head in one send. The head still goes
+	// out whole, and before any byte of the body.
+	s.setToClient(false)
 	s.file = f
 	if _, err := newPipe(s.core, pipeThreshold, f.source, s.fileSink); err != nil {
 		xlog.Errorf("session: %v", err)
@@ -367,6 +371,16 @@ func (s *session) sendToClient() {
 	s.check()
 }
 
+// onFileDone is the file sink's close callback: the file has been read and
+// its pipe drained. A head still held for the body's first chunk — an empty
+// file, a read that failed — goes out now.
+func (s *session) onFileDone() {
+	if s.toClient.Len() > 0 {
+		s.setToClient(true)
+	}
+	s.check()
+}
+
 // onClientDone is the client sink's close callback: the client will send
 // nothing more. One that leaves before its head is complete gets no answer.
 func (s *session) onClientDone() {
@@ -414,6 +428,18 @@ func (s *session) check() {
 	}
 	if !responseAlive && s.clientSource.pipe != nil {
 		s.clientSource.close()
+		// With the response complete, a client that has nothing more to
+		// say — its last read found the socket empty and nothing waits in
+		// its pipe — is let go at once: the connection closes as soon as the
+		// response is sent, as nginx does. Otherwise the session keeps
+		// reading and dropping what the client sends until it leaves, so
+		// that a close with unread bytes cannot reset the connection under
+		// the response.
+		if !s.client.source.ready && s.clientSink.pipe != nil && !s.clientSink.pipe.readable() {
+			s.clientSink.close()
+			s.clientSink.active = false
+			requestAlive = false
+		}
 	}
 	if !requestAlive && !toUpstream && !responseAlive {
 		s.close()

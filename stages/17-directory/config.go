@@ -682,7 +682,7 @@ func jsonElem(path string, i int) string {
 // what the route points at. A malformed pathname gives cleanPathname's
 // *httpError (400); no route, no file, or a directory without an index file
 // while listDirectories is off give an error wrapping fs.ErrNotExist (404);
-// a path resolving outside the route's dir_path, or one the server may not
+// a directory resolving outside the route's dir_path, or one the server may not
 // read, gives fs.ErrPermission (403); anything else is a plain error (500).
 // Mirrors xps_config_lookup.
 func (c *config) lookup(req *httpRequest, host string, port int) (*lookupResult, error) {
@@ -775,34 +775,32 @@ func routeMatches(pathname, prefix string) bool {
 }
 
 // resolveFile finds what the file_serve route r serves for pathname, with
-// nginx's root semantics: the req_path stays part of the file path.
+// nginx's root semantics: the req_path stays part of the file path. A file
+// is only located here; newFile checks where it really lies when it opens
+// it, which costs no more than the open. A directory is confined here,
+// before its index files are looked for or its listing is made.
 func (res *lookupResult) resolveFile(r *routeConfig, pathname string) error {
-	real, err := realPathIn(r.dirPath, filepath.Join(r.dirPath, pathname))
-	if err != nil {
-		return err
-	}
-	fi, err := os.Stat(real)
+	p := filepath.Join(r.dirPath, pathname)
+	fi, err := os.Stat(p)
 	if err != nil {
 		return fileError(err)
 	}
 	switch {
 	case fi.Mode().IsRegular() && strings.HasSuffix(pathname, "/"):
 		// A trailing slash asks for a directory; filepath.Join dropped it.
-		return fmt.Errorf("lookup: %s is not a directory: %w", real, fs.ErrNotExist)
+		return fmt.Errorf("lookup: %s is not a directory: %w", p, fs.ErrNotExist)
 	case fi.Mode().IsRegular():
-		res.filePath = real
+		res.filePath = p
 		return nil
 	case !fi.IsDir():
-		return fmt.Errorf("lookup: %s is neither a file nor a directory: %w", real, fs.ErrNotExist)
+		return fmt.Errorf("lookup: %s is neither a file nor a directory: %w", p, fs.ErrNotExist)
+	}
+	real, err := realPathIn(r.dirPath, p)
+	if err != nil {
+		return err
 	}
 	for _, name := range r.index {
-		index, err := realPathIn(r.dirPath, filepath.Join(real, name))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
+		index := filepath.Join(real, name)
 		if fi, err := os.Stat(index); err == nil && fi.Mode().IsRegular() {
 			res.filePath = index
 			return nil
@@ -824,8 +822,8 @@ func (res *lookupResult) noIndex(dir string, list bool) error {
 }
 
 // realPathIn resolves the symbolic links in p and checks that the result is
-// root or lies below it, so that a link cannot lead a request out of the
-// route's folder.
+// root or lies below it, so that a link cannot lead a request for a
+// directory out of the route's folder.
 func realPathIn(root, p string) (string, error) {
 	real, err := filepath.EvalSymlinks(p)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"expserver-go/common/mime"
@@ -18,54 +19,45 @@ import (
 // whatever pipe its source is attached to. Mirrors xps_file_t.
 type file struct {
 	core     *core
-	path     string // the real path
+	path     string // as asked for
 	fd       int
 	size     int64
 	mimeType string
+	left     int64 // bytes still to read: the size announced as Content-Length
 	source   *pipeSource
 	closed   bool
 }
 
-// newFile opens the file at path for reading, after checking, in order:
+// newFile opens the file at path for reading, and only if:
 //
-//  1. that it exists (its real path, symbolic links resolved, can be found);
-//  2. that its real path is root or lies below it — compared
-//     whole path segment by segment, so "/srv/public2" is not inside
-//     "/srv/public", and a symbolic link pointing out of the folder is
-//     refused;
-//  3. that others may read it (the course's rule for what is public);
-//  4. that it opens.
+//  1. it exists (a missing file, or a path through a file as if it were a
+//     folder, is not found);
+//  2. it lies inside root, every symbolic link followed — a ".." or a
+//     link that would lead out, "/srv/public2" next to "/srv/public"
+//     included, is refused;
+//  3. it is a regular file;
+//  4. others may read it (the course's rule for what is public).
 //
+// The kernel enforces the second rule while it opens the file: openat2 with
+// RESOLVE_BENEATH resolves the path inside the folder and fails if any step
+// would leave it. The check and the open are then one system call, and no
+// link can be swapped in between them. (It also refuses absolute symbolic
+// links, even ones pointing back inside the folder.) A kernel older than
+// openat2 gets an open followed by a check of the opened file's real path.
 // A missing file gives an error wrapping fs.ErrNotExist and a refused one
 // fs.ErrPermission; callers tell them apart with errors.Is.
 // Mirrors xps_file_create.
 func newFile(c *core, path, root string) (*file, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, fmt.Errorf("file %s: %w", path, err)
-	}
-	real, err := filepath.EvalSymlinks(abs)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("file %s: %w", path, fs.ErrNotExist)
-		}
-		return nil, fmt.Errorf("file %s: %w", path, err)
-	}
-	if !within(root, real) {
-		return nil, fmt.Errorf("file %s: outside %s: %w", path, root, fs.ErrPermission)
-	}
-	fd, err := unix.Open(real, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := openBeneath(c, root, path)
 	if err != nil {
 		switch {
-		case errors.Is(err, unix.ENOENT):
+		case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR):
 			err = fs.ErrNotExist
-		case errors.Is(err, unix.EACCES):
+		case errors.Is(err, unix.EXDEV), errors.Is(err, unix.EACCES), errors.Is(err, unix.ELOOP):
 			err = fs.ErrPermission
 		}
 		return nil, fmt.Errorf("file %s: open: %w", path, err)
 	}
-	// Stat the open file, not the path, so the checks apply to exactly the
-	// file that will be read.
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
@@ -79,12 +71,53 @@ func newFile(c *core, path, root string) (*file, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("file %s: not readable by others: %w", path, fs.ErrPermission)
 	}
-	f := &file{core: c, path: real, fd: fd, size: st.Size, mimeType: mime.TypeByPath(real)}
+	f := &file{core: c, path: path, fd: fd, size: st.Size, left: st.Size, mimeType: mime.TypeByPath(path)}
 	f.source = newPipeSource(f.read, f.close)
 	// A file always has data until its end, so its source starts ready.
 	f.source.ready = true
-	xlog.Debugf("opened %s (%d bytes, %s)", real, f.size, f.mimeType)
+	xlog.Debugf("opened %s (%d bytes, %s)", path, f.size, f.mimeType)
 	return f, nil
+}
+
+// openFlags open a file for reading. O_NONBLOCK keeps the open of a FIFO
+// from waiting for a writer, which would stall the whole server; it changes
+// nothing for regular files.
+const openFlags = unix.O_RDONLY | unix.O_NONBLOCK | unix.O_CLOEXEC | unix.O_NOCTTY
+
+// openBeneath opens path, which must lie inside root, for reading. It fails
+// with EXDEV when the path leads out of root.
+func openBeneath(c *core, root, path string) (int, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return -1, err
+	}
+	rel, err := filepath.Rel(root, abs)
+	if err != nil {
+		return -1, err
+	}
+	dirFD, err := c.dirFD(root)
+	if err != nil {
+		return -1, err
+	}
+	how := unix.OpenHow{Flags: openFlags, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS}
+	fd, err := unix.Openat2(dirFD, rel, &how)
+	if !errors.Is(err, unix.ENOSYS) {
+		return fd, err
+	}
+	// No openat2 (Linux before 5.6): open, then check where the kernel
+	// actually opened the file.
+	if fd, err = unix.Open(abs, openFlags, 0); err != nil {
+		return -1, err
+	}
+	real, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err == nil && !within(root, real) {
+		err = unix.EXDEV
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
 }
 
 // within reports whether path is root or lies below it. Both must be clean
@@ -97,12 +130,18 @@ func within(root, path string) bool {
 }
 
 // read is the source's handler: it reads the next chunk of the file into the
-// pipe. At the end of the file, or on a read error, the file is destroyed;
-// its source detaches and the reader is told, once the pipe has drained,
-// that the stream is over. Regular files never block, so an ordinary read is
-// right here. Mirrors file_source_handler.
+// pipe. Once the file's size has been read the file is destroyed — its
+// source detaches and the reader is told, once the pipe has drained, that
+// the stream is over — so no read is spent on the end of the file, and a
+// file that grows while it is sent never sends more than the Content-Length
+// its response announced. A read error destroys the file too. Regular files
+// never block, so an ordinary read is right here. Mirrors file_source_handler.
 func (f *file) read() {
-	n, err := unix.Read(f.fd, readBuf[:bufferSize])
+	if f.left == 0 {
+		f.close()
+		return
+	}
+	n, err := unix.Read(f.fd, readBuf[:min(bufferSize, f.left)])
 	if err != nil {
 		if errors.Is(err, unix.EINTR) {
 			return
@@ -112,11 +151,18 @@ func (f *file) read() {
 		return
 	}
 	if n == 0 {
+		// The file shrank since it was opened.
+		xlog.Errorf("read %s: the file ended %d bytes early", f.path, f.left)
 		f.close()
 		return
 	}
+	f.left -= int64(n)
 	if err := f.source.write(readBuf[:n]); err != nil {
 		xlog.Errorf("%v", err)
+		f.close()
+		return
+	}
+	if f.left == 0 {
 		f.close()
 	}
 }
