@@ -125,6 +125,14 @@ func (s *session) takeFromClient() {
 		}
 		s.req = req
 		s.processRequest()
+		// A request without a body, with nothing read past its head, is
+		// all the client has to say: stop reading from it. The connection
+		// then closes as soon as the response is sent, without another
+		// read to find the socket empty.
+		if req.bodyLen == 0 && !req.chunked && s.parser.pos == len(s.head) && p.buf.Len() == 0 {
+			s.clientSink.close()
+			s.clientSink.active = false
+		}
 	}
 }
 

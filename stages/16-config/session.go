@@ -147,6 +147,15 @@ func (s *session) takeFromClient() {
 		s.req = req
 		// Bytes after the head are the start of the body.
 		s.processRequest(s.head[s.parser.pos:])
+		// A request without a body, with nothing read past its head, is
+		// all the client has to say: unless it went to an upstream, which
+		// must not see its request end early, stop reading from the
+		// client. The connection then closes as soon as the response is
+		// sent, without another read to find the socket empty.
+		if !s.proxying && req.bodyLen == 0 && !req.chunked && s.parser.pos == len(s.head) && p.buf.Len() == 0 {
+			s.clientSink.close()
+			s.clientSink.active = false
+		}
 	}
 }
 
