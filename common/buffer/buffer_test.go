@@ -235,3 +235,70 @@ func BenchmarkListWriteClear(b *testing.B) {
 		}
 	}
 }
+
+func TestChunkFillAndRecycle(t *testing.T) {
+	c := NewChunk()
+	c.Extend(copy(c.Room(), "file data"))
+	if string(c.Bytes()) != "file data" || c.Cap() != largeChunk || len(c.Room()) != largeChunk-9 {
+		t.Fatalf("chunk %q cap %d room %d", c.Bytes(), c.Cap(), len(c.Room()))
+	}
+	var l List
+	l.Append(c)
+	if err := l.Clear(l.Len()); err != nil {
+		t.Fatal(err)
+	}
+	if allocs := testing.AllocsPerRun(100, func() {
+		c := NewChunk()
+		c.Extend(len(c.Room()))
+		l.Append(c)
+		_ = l.Clear(l.Len())
+	}); allocs > 0.5 {
+		t.Fatalf("a chunk read into and cleared allocated %.1f times per run, want 0", allocs)
+	}
+}
+
+func TestFileRegion(t *testing.T) {
+	released := 0
+	var l List
+	l.Write([]byte("head\r\n"))
+	l.Append(NewFileRegion(7, 100, 50, func() { released++ }))
+	l.Write([]byte("tail")) // after a region: a new chunk, never written into the region
+	if l.Len() != 6+50+4 {
+		t.Fatalf("Len = %d, want 60", l.Len())
+	}
+	if got := l.Slices(nil, 0); len(got) != 1 || string(got[0]) != "head\r\n" {
+		t.Fatalf("Slices = %q, want only the bytes before the region", got)
+	}
+	if _, err := l.Read(l.Len()); !errors.Is(err, ErrRegion) {
+		t.Fatalf("Read across a region: %v, want ErrRegion", err)
+	}
+	if err := l.Clear(6 + 20); err != nil {
+		t.Fatal(err)
+	}
+	fd, off, ok := l.Head().FileRegion()
+	if !ok || fd != 7 || off != 120 || l.Head().Len() != 30 || released != 0 {
+		t.Fatalf("after clearing 20 bytes of the region: fd %d off %d len %d released %d", fd, off, l.Head().Len(), released)
+	}
+	if err := l.Clear(30); err != nil {
+		t.Fatal(err)
+	}
+	if released != 1 {
+		t.Fatalf("the sent region was released %d times, want 1", released)
+	}
+	l.Append(NewFileRegion(8, 0, 10, func() { released++ }))
+	l.Reset()
+	if released != 2 {
+		t.Fatalf("Reset did not release the queued region")
+	}
+}
+
+func TestShortListsDoNotAllocate(t *testing.T) {
+	var a, b List
+	if allocs := testing.AllocsPerRun(100, func() {
+		a.Append(NewFileRegion(3, 0, 10, nil))
+		a.MoveTo(&b)
+		_ = b.Clear(b.Len())
+	}); allocs > 1 { // the region buffer itself
+		t.Fatalf("moving one buffer between lists allocated %.1f times per run", allocs)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -58,6 +59,26 @@ func SplitHostPort(hostport string) (host string, port int, err error) {
 		return "", 0, fmt.Errorf("%q: %w", hostport, err)
 	}
 	return host, port, nil
+}
+
+// Accept accepts one connection on the listening socket fd — accept4(2)
+// with flags such as SOCK_NONBLOCK|SOCK_CLOEXEC — and returns the new
+// socket and the peer's IP address as text. It goes through package
+// syscall rather than unix.Accept4, which asks the kernel for the socket's
+// protocol after every accept (to tell L2TP from TCP): a system call a busy
+// server would make once per client for nothing.
+func Accept(fd, flags int) (nfd int, peerIP string, err error) {
+	nfd, sa, err := syscall.Accept4(fd, flags)
+	if err != nil {
+		return -1, "", err
+	}
+	switch a := sa.(type) {
+	case *syscall.SockaddrInet4:
+		peerIP = netip.AddrFrom4(a.Addr).String()
+	case *syscall.SockaddrInet6:
+		peerIP = netip.AddrFrom16(a.Addr).String()
+	}
+	return nfd, peerIP, nil
 }
 
 // PeerIP returns the IP address of a socket address as text, such as

@@ -1,6 +1,7 @@
 package netaddr
 
 import (
+	"net"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -82,5 +83,31 @@ func TestSetNonblocking(t *testing.T) {
 	}
 	if _, err := unix.Read(fds[0], make([]byte, 1)); err != unix.EAGAIN {
 		t.Fatalf("read on an empty non-blocking pipe: %v, want EAGAIN", err)
+	}
+}
+
+func TestAccept(t *testing.T) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	f, err := l.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fd, ip, err := Accept(int(f.Fd()), unix.SOCK_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fd)
+	if ip != "127.0.0.1" {
+		t.Fatalf("peer IP %q, want 127.0.0.1", ip)
 	}
 }

@@ -4,7 +4,9 @@
 //
 // Levels are ERROR, INFO, DEBUG, WARNING and HTTP. DEBUG lines are printed
 // only when the environment variable XPS_DEBUG is exactly "1"; every other
-// level always prints. A line looks like
+// level prints unless XPS_LOG names the levels to keep: XPS_LOG=error,warning
+// drops the INFO and HTTP lines every connection and request writes, as an
+// operator who turns nginx's access log off would. A line looks like
 //
 //	INFO  listener.accept : new connection
 //

@@ -54,9 +54,10 @@ type Logger struct {
 	w        io.Writer
 	color    bool
 	debug    bool
-	buffered bool     // hold lines until Flush
-	buf      []byte   // the line being built, or the lines held
-	names    sync.Map // program counter → short function name
+	off      [len(labels)]bool // levels turned off
+	buffered bool              // hold lines until Flush
+	buf      []byte            // the line being built, or the lines held
+	names    sync.Map          // program counter → short function name
 }
 
 // New returns a Logger writing to w. color turns the ANSI styles on; debug
@@ -65,7 +66,34 @@ func New(w io.Writer, color, debug bool) *Logger {
 	return &Logger{w: w, color: color, debug: debug}
 }
 
-var std = New(os.Stdout, colorFromEnv(), os.Getenv("XPS_DEBUG") == "1")
+var std = fromEnv()
+
+// fromEnv builds the standard logger from XPS_DEBUG, XPS_COLOR, NO_COLOR and
+// XPS_LOG.
+func fromEnv() *Logger {
+	lg := New(os.Stdout, colorFromEnv(), os.Getenv("XPS_DEBUG") == "1")
+	if only, ok := os.LookupEnv("XPS_LOG"); ok {
+		lg.Only(strings.Split(only, ","))
+	}
+	return lg
+}
+
+// Only turns off every level not named in levels ("error", "warning", …,
+// any case). DEBUG still needs XPS_DEBUG=1 as well. A server operator uses
+// it, through XPS_LOG=error,warning, to keep errors and drop the per-request
+// lines, as nginx's access_log off does.
+func (lg *Logger) Only(levels []string) {
+	for l := range lg.off {
+		lg.off[l] = true
+	}
+	for _, name := range levels {
+		for l, label := range labels {
+			if strings.EqualFold(strings.TrimSpace(name), label) {
+				lg.off[l] = false
+			}
+		}
+	}
+}
 
 func colorFromEnv() bool {
 	switch os.Getenv("XPS_COLOR") {
@@ -83,7 +111,7 @@ func colorFromEnv() bool {
 
 // Enabled reports whether lines of level l are printed. Callers use it to skip
 // building an expensive DEBUG message.
-func (lg *Logger) Enabled(l Level) bool { return l != Debug || lg.debug }
+func (lg *Logger) Enabled(l Level) bool { return !lg.off[l] && (l != Debug || lg.debug) }
 
 // Log prints one line at level l. skip is the number of stack frames between
 // Log and the function whose name should appear on the line (0 = Log's caller).
@@ -200,7 +228,9 @@ func Warnf(format string, args ...any) { std.Log(Warning, 1, format, args...) }
 // HTTPf logs at HTTP level, one line per request.
 func HTTPf(format string, args ...any) { std.Log(HTTP, 1, format, args...) }
 
-// DebugEnabled reports whether DEBUG lines are printed.
+// DebugEnabled reports whether DEBUG lines are printed. Code that logs at
+// DEBUG once per connection checks it first: the arguments of a call are
+// built (and strings boxed) even when the line is then dropped.
 func DebugEnabled() bool { return std.Enabled(Debug) }
 
 // Buffer makes the standard logger hold its lines until Flush. An event

@@ -92,3 +92,17 @@ func BenchmarkLogLine(b *testing.B) {
 		lg.Log(HTTP, 0, "%s %s → %d", "127.0.0.1", "GET /index.html", 200)
 	}
 }
+
+func TestOnly(t *testing.T) {
+	var out bytes.Buffer
+	lg := New(&out, false, true)
+	lg.Only([]string{"error", " Warning"})
+	lg.Log(Info, 0, "dropped")
+	lg.Log(HTTP, 0, "dropped")
+	lg.Log(Debug, 0, "dropped")
+	lg.Log(Error, 0, "kept")
+	lg.Log(Warning, 0, "kept too")
+	if got := strings.Count(out.String(), "\n"); got != 2 || strings.Contains(out.String(), "dropped") {
+		t.Fatalf("Only(error, warning) printed %q", out.String())
+	}
+}

@@ -30,7 +30,9 @@ func newConnection(epollFD, sock int, remoteIP string) (*connection, error) {
 	}
 	c := &connection{epollFD: epollFD, sock: sock, remoteIP: remoteIP}
 	connections = append(connections, c)
-	xlog.Debugf("created connection from %s", remoteIP)
+	if xlog.DebugEnabled() {
+		xlog.Debugf("created connection from %s", remoteIP)
+	}
 	return c, nil
 }
 
@@ -42,7 +44,9 @@ func (c *connection) close() {
 		xlog.Errorf("%v", err)
 	}
 	unix.Close(c.sock)
-	xlog.Debugf("destroyed connection from %s", c.remoteIP)
+	if xlog.DebugEnabled() {
+		xlog.Debugf("destroyed connection from %s", c.remoteIP)
+	}
 }
 
 // read receives one chunk, reverses it and sends all of it back. Mirrors

@@ -63,12 +63,12 @@ func newListener(epollFD int, host string, port int) (*listener, error) {
 // server carries on. Mirrors listener_connection_handler.
 func (l *listener) accept() {
 	// No SOCK_NONBLOCK: connected sockets block in this stage.
-	sock, peer, err := unix.Accept4(l.sock, unix.SOCK_CLOEXEC)
+	sock, peerIP, err := netaddr.Accept(l.sock, unix.SOCK_CLOEXEC)
 	if err != nil {
 		xlog.Errorf("accept() failed: %v", err)
 		return
 	}
-	c, err := newConnection(l.epollFD, sock, netaddr.PeerIP(peer))
+	c, err := newConnection(l.epollFD, sock, peerIP)
 	if err != nil {
 		xlog.Errorf("%v", err)
 		unix.Close(sock)

@@ -30,7 +30,9 @@ func newConnection(core *core, sock int, remoteIP string) (*connection, error) {
 		return nil, err
 	}
 	core.connections[c] = struct{}{}
-	xlog.Debugf("created connection from %s", remoteIP)
+	if xlog.DebugEnabled() {
+		xlog.Debugf("created connection from %s", remoteIP)
+	}
 	return c, nil
 }
 
@@ -40,7 +42,9 @@ func (c *connection) close() {
 	delete(c.core.connections, c)
 	c.core.loop.forget(c.sock)
 	unix.Close(c.sock)
-	xlog.Debugf("destroyed connection from %s", c.remoteIP)
+	if xlog.DebugEnabled() {
+		xlog.Debugf("destroyed connection from %s", c.remoteIP)
+	}
 }
 
 // read receives one chunk, reverses it and sends all of it back. Mirrors

@@ -74,12 +74,12 @@ func (l *listener) close() {
 // server carries on. Mirrors listener_connection_handler.
 func (l *listener) accept() {
 	// No SOCK_NONBLOCK: connected sockets block in this stage.
-	sock, peer, err := unix.Accept4(l.sock, unix.SOCK_CLOEXEC)
+	sock, peerIP, err := netaddr.Accept(l.sock, unix.SOCK_CLOEXEC)
 	if err != nil {
 		xlog.Errorf("accept() failed: %v", err)
 		return
 	}
-	c, err := newConnection(l.core, sock, netaddr.PeerIP(peer))
+	c, err := newConnection(l.core, sock, peerIP)
 	if err != nil {
 		xlog.Errorf("%v", err)
 		unix.Close(sock)

@@ -36,7 +36,9 @@ func newConnection(core *core, sock int, remoteIP string) (*connection, error) {
 		return nil, err
 	}
 	core.connections[c] = struct{}{}
-	xlog.Debugf("created connection from %s", remoteIP)
+	if xlog.DebugEnabled() {
+		xlog.Debugf("created connection from %s", remoteIP)
+	}
 	return c, nil
 }
 
@@ -48,7 +50,9 @@ func (c *connection) close() {
 	c.core.loop.forget(c.sock)
 	unix.Close(c.sock)
 	c.pending.Reset()
-	xlog.Debugf("destroyed connection from %s", c.remoteIP)
+	if xlog.DebugEnabled() {
+		xlog.Debugf("destroyed connection from %s", c.remoteIP)
+	}
 }
 
 // read receives one chunk and queues its reversal. It receives once per

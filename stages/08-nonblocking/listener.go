@@ -75,12 +75,12 @@ func (l *listener) close() {
 func (l *listener) accept() {
 	// SOCK_NONBLOCK makes the new socket non-blocking in the same system
 	// call; the course's make_socket_non_blocking does it with fcntl after.
-	sock, peer, err := unix.Accept4(l.sock, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+	sock, peerIP, err := netaddr.Accept(l.sock, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 	if err != nil {
 		xlog.Errorf("accept() failed: %v", err)
 		return
 	}
-	c, err := newConnection(l.core, sock, netaddr.PeerIP(peer))
+	c, err := newConnection(l.core, sock, peerIP)
 	if err != nil {
 		xlog.Errorf("%v", err)
 		unix.Close(sock)

@@ -41,7 +41,9 @@ func newConnection(core *core, sock int, remoteIP string) (*connection, error) {
 		return nil, err
 	}
 	core.connections[c] = struct{}{}
-	xlog.Debugf("created connection from %s", remoteIP)
+	if xlog.DebugEnabled() {
+		xlog.Debugf("created connection from %s", remoteIP)
+	}
 	return c, nil
 }
 
@@ -57,7 +59,9 @@ func (c *connection) close() {
 	c.core.loop.forget(c.sock)
 	unix.Close(c.sock)
 	c.pending.Reset()
-	xlog.Debugf("destroyed connection from %s", c.remoteIP)
+	if xlog.DebugEnabled() {
+		xlog.Debugf("destroyed connection from %s", c.remoteIP)
+	}
 }
 
 // onReadable records that the socket has data (or an EOF) to receive.

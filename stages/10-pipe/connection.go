@@ -46,7 +46,9 @@ func newConnection(core *core, sock int, remoteIP string) (*connection, error) {
 		return nil, err
 	}
 	core.connections[c] = struct{}{}
-	xlog.Debugf("created connection from %s", remoteIP)
+	if xlog.DebugEnabled() {
+		xlog.Debugf("created connection from %s", remoteIP)
+	}
 	return c, nil
 }
 
@@ -69,14 +71,16 @@ func (c *connection) close(peerClosed bool) {
 	c.source.close()
 	c.sink.close()
 	delete(c.core.connections, c)
-	xlog.Debugf("destroyed connection from %s", c.remoteIP)
+	if xlog.DebugEnabled() {
+		xlog.Debugf("destroyed connection from %s", c.remoteIP)
+	}
 }
 
 // onReadable is the loop's read callback: the socket has something to receive.
-func (c *connection) onReadable() { c.source.ready = true }
+func (c *connection) onReadable() { c.source.setReady(true) }
 
 // onWritable is the loop's write callback: the socket has room to send.
-func (c *connection) onWritable() { c.sink.ready = true }
+func (c *connection) onWritable() { c.sink.setReady(true) }
 
 // onHangup is the loop's close callback: the socket failed or the peer is gone.
 func (c *connection) onHangup() { c.close(true) }
@@ -88,7 +92,7 @@ func (c *connection) receive() {
 	n, err := unix.Read(c.sock, readBuf[:min(bufferSize, c.source.pipe.room())])
 	if err != nil {
 		if errors.Is(err, unix.EAGAIN) {
-			c.source.ready = false
+			c.source.setReady(false)
 			return
 		}
 		if errors.Is(err, unix.EINTR) {
@@ -118,7 +122,7 @@ func (c *connection) send() {
 	clear(iovecs) // drop references to pipe buffers until the next send
 	if err != nil {
 		if errors.Is(err, unix.EAGAIN) {
-			c.sink.ready = false
+			c.sink.setReady(false)
 			return
 		}
 		if errors.Is(err, unix.EINTR) {

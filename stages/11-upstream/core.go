@@ -13,7 +13,11 @@ type core struct {
 	loop        *loop
 	listeners   []*listener
 	connections map[*connection]struct{}
-	pipes       []*pipe // in creation order; the pipe pass serves them in this order
+	pipes       map[*pipe]struct{}
+
+	// work is the pipe pass's work list: the pipes that may have work.
+	// spareWork keeps the previous list's storage for reuse.
+	work, spareWork []*pipe
 
 	// Where the first port's clients are relayed to.
 	upstreamHost string
@@ -22,7 +26,7 @@ type core struct {
 
 // newCore creates the loop and the empty lists. Mirrors xps_core_create.
 func newCore() (*core, error) {
-	c := &core{connections: make(map[*connection]struct{})}
+	c := &core{connections: make(map[*connection]struct{}), pipes: make(map[*pipe]struct{})}
 	lp, err := newLoop(c)
 	if err != nil {
 		return nil, err
@@ -53,10 +57,9 @@ func (c *core) close() {
 	for len(c.listeners) > 0 {
 		c.listeners[0].close()
 	}
-	for _, p := range c.pipes {
+	for p := range c.pipes {
 		p.close()
 	}
-	c.pipes = nil
 	c.loop.close()
 	xlog.Debugf("destroyed core")
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"expserver-go/common/buffer"
 	"expserver-go/common/mime"
 	"expserver-go/common/xlog"
 
@@ -23,8 +24,12 @@ type file struct {
 	fd       int
 	size     int64
 	mimeType string
+	offset   int64 // where the next region starts
+	left     int64 // bytes not yet handed on
 	source   *pipeSource
 	closed   bool
+	regions  int    // regions handed on and not yet released
+	released func() // f.regionReleased, made once for every region
 }
 
 // newFile opens the file at path for reading, and only if:
@@ -70,11 +75,14 @@ func newFile(c *core, path string) (*file, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("file %s: not readable by others: %w", path, fs.ErrPermission)
 	}
-	f := &file{core: c, path: path, fd: fd, size: st.Size, mimeType: mime.TypeByPath(path)}
+	f := &file{core: c, path: path, fd: fd, size: st.Size, left: st.Size, mimeType: mime.TypeByPath(path)}
 	f.source = newPipeSource(f.read, f.close)
+	f.released = f.regionReleased
 	// A file always has data until its end, so its source starts ready.
 	f.source.ready = true
-	xlog.Debugf("opened %s (%d bytes, %s)", path, f.size, f.mimeType)
+	if xlog.DebugEnabled() {
+		xlog.Debugf("opened %s (%d bytes, %s)", path, f.size, f.mimeType)
+	}
 	return f, nil
 }
 
@@ -128,40 +136,61 @@ func within(root, path string) bool {
 	return path == root || strings.HasPrefix(path, root+"/")
 }
 
-// read is the source's handler: it reads the next chunk of the file into the
-// pipe. At the end of the file, or on a read error, the file is destroyed;
-// its source detaches and the reader is told, once the pipe has drained,
-// that the stream is over. Regular files never block, so an ordinary read is
-// right here. Mirrors file_source_handler.
+// read is the source's handler. It does not read the file: it hands on a
+// region of it — the next bytes, as many as fill the pipe to its threshold —
+// which the connection that sends it passes to the kernel with sendfile, so
+// the bytes go from the page cache to the socket without a copy through
+// this program. The pipe counts a region's bytes like any others, so its
+// threshold still bounds what is in flight. Once the file's size has been
+// handed on, the file is destroyed — its source detaches and the reader is
+// told, once the pipe has drained, that the stream is over.
+//
+// The file is sent as it was when it was opened: bytes appended later are
+// not sent. Mirrors file_source_handler.
 func (f *file) read() {
-	n, err := unix.Read(f.fd, readBuf[:bufferSize])
-	if err != nil {
-		if errors.Is(err, unix.EINTR) {
-			return
-		}
-		xlog.Errorf("read %s: %v", f.path, err)
+	if f.left == 0 {
 		f.close()
 		return
 	}
-	if n == 0 {
-		f.close()
-		return
-	}
-	if err := f.source.write(readBuf[:n]); err != nil {
+	n := min(f.left, int64(f.source.pipe.room()))
+	region := buffer.NewFileRegion(f.fd, f.offset, int(n), f.released)
+	f.regions++
+	f.offset += n
+	f.left -= n
+	if err := f.source.writeBuffer(region); err != nil {
 		xlog.Errorf("%v", err)
+		f.close()
+		return
+	}
+	if f.left == 0 {
 		f.close()
 	}
 }
 
-// close closes the file and destroys its source. It is also the source's
-// close callback: when the reader goes away, the file goes too.
+// regionReleased is called when a region has been sent, or dropped with the
+// pipe or slot that held it. The file's descriptor is closed once the file
+// is done and no region needs it any more.
+func (f *file) regionReleased() {
+	f.regions--
+	if f.closed && f.regions == 0 {
+		unix.Close(f.fd)
+	}
+}
+
+// close destroys the file's source and closes the file, or leaves that to
+// the last region still in flight. It is also the source's close callback:
+// when the reader goes away, the file goes too.
 // Mirrors xps_file_destroy.
 func (f *file) close() {
 	if f.closed {
 		return
 	}
 	f.closed = true
-	unix.Close(f.fd)
+	if f.regions == 0 {
+		unix.Close(f.fd)
+	}
 	f.source.close()
-	xlog.Debugf("closed %s", f.path)
+	if xlog.DebugEnabled() {
+		xlog.Debugf("closed %s", f.path)
+	}
 }

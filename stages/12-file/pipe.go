@@ -29,6 +29,7 @@ type pipe struct {
 	snk    *pipeSink
 	buf    buffer.List
 	thresh int
+	queued bool // on the core's work list
 }
 
 // pipeEnd is what a source and a sink have in common: the pipe they are
@@ -41,6 +42,15 @@ type pipeEnd struct {
 	active  bool
 	handler func() // called by the pipe pass when there is work (handler_cb)
 	onClose func() // called once when the other end is gone for good (close_cb)
+}
+
+// setReady sets whether the end has work for its handler. Becoming ready
+// wakes its pipe.
+func (e *pipeEnd) setReady(ready bool) {
+	e.ready = ready
+	if ready && e.pipe != nil {
+		e.pipe.wake()
+	}
 }
 
 // pipeSource is the writer end of a pipe. Mirrors xps_pipe_source_t.
@@ -61,14 +71,27 @@ func newPipe(c *core, thresh int, src *pipeSource, snk *pipeSink) (*pipe, error)
 		return nil, err
 	}
 	src.active, snk.active = true, true
-	c.pipes = append(c.pipes, p)
+	c.pipes[p] = struct{}{}
+	p.wake()
 	return p, nil
 }
 
-// close drops the pipe's bytes. Only the pipe pass and the core's shutdown
-// call it, once the pipe has no ends. Mirrors xps_pipe_destroy.
+// close drops the pipe's bytes and removes it from the core. Only the pipe
+// pass and the core's shutdown call it, once the pipe has no ends.
+// Mirrors xps_pipe_destroy.
 func (p *pipe) close() {
 	p.buf.Reset()
+	delete(p.core.pipes, p)
+}
+
+// wake puts the pipe on the work list of the next pipe pass. Everything
+// that can give a pipe work calls it: an end becoming ready, bytes written
+// or cleared, an end attaching or detaching.
+func (p *pipe) wake() {
+	if !p.queued {
+		p.queued = true
+		p.core.work = append(p.core.work, p)
+	}
 }
 
 // readable reports whether the pipe holds bytes for its sink.
@@ -82,10 +105,13 @@ func (p *pipe) writable() bool { return p.buf.Len() < p.thresh }
 // room is how many more bytes fit below the threshold.
 func (p *pipe) room() int { return max(p.thresh-p.buf.Len(), 0) }
 
-// wantsService reports whether the pipe pass would call a handler of this
-// pipe, which means the loop must not block in epoll_wait.
+// wantsService reports whether the pipe pass has something to do with this
+// pipe — call a handler, or destroy a pipe left with neither end, so that
+// what it holds is freed now rather than whenever the next event comes —
+// which means the loop must not block in epoll_wait.
 func (p *pipe) wantsService() bool {
-	return p.src != nil && p.src.ready && p.writable() ||
+	return p.src == nil && p.snk == nil ||
+		p.src != nil && p.src.ready && p.writable() ||
 		p.snk != nil && p.snk.ready && p.readable() ||
 		p.src != nil && p.snk == nil && p.src.active ||
 		p.snk != nil && p.src == nil && !p.readable() && p.snk.active
@@ -110,6 +136,7 @@ func (s *pipeSource) attach(p *pipe) error {
 		return errEndTaken
 	}
 	p.src, s.pipe = s, p
+	p.wake()
 	return nil
 }
 
@@ -119,6 +146,7 @@ func (s *pipeSource) detach() error {
 	if s.pipe == nil {
 		return errNotAttached
 	}
+	s.pipe.wake()
 	s.pipe.src, s.pipe = nil, nil
 	return nil
 }
@@ -140,6 +168,22 @@ func (s *pipeSource) write(b []byte) error {
 		return errPipeFull
 	}
 	s.pipe.buf.Write(b)
+	s.pipe.wake()
+	return nil
+}
+
+// writeBuffer appends b to the pipe and hands it over, without copying it:
+// the pipe owns b from then on. It fails, like write, unless the source is
+// attached and the pipe writable.
+func (s *pipeSource) writeBuffer(b *buffer.Buffer) error {
+	if s.pipe == nil {
+		return errNotAttached
+	}
+	if !s.pipe.writable() {
+		return errPipeFull
+	}
+	s.pipe.buf.Append(b)
+	s.pipe.wake()
 	return nil
 }
 
@@ -148,6 +192,7 @@ func (s *pipeSink) attach(p *pipe) error {
 		return errEndTaken
 	}
 	p.snk, s.pipe = s, p
+	p.wake()
 	return nil
 }
 
@@ -157,6 +202,7 @@ func (s *pipeSink) detach() error {
 	if s.pipe == nil {
 		return errNotAttached
 	}
+	s.pipe.wake()
 	s.pipe.snk, s.pipe = nil, nil
 	return nil
 }
@@ -193,5 +239,6 @@ func (s *pipeSink) clear(n int) error {
 	if s.pipe == nil {
 		return errNotAttached
 	}
+	s.pipe.wake()
 	return s.pipe.buf.Clear(n)
 }

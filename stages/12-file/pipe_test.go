@@ -10,7 +10,7 @@ import (
 // testCore is a core with no loop: enough for the pipe pass, which only
 // looks at the pipe list.
 func testCore() *core {
-	c := &core{connections: make(map[*connection]struct{})}
+	c := &core{connections: make(map[*connection]struct{}), pipes: make(map[*pipe]struct{})}
 	c.loop = &loop{core: c}
 	return c
 }

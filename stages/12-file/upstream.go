@@ -35,6 +35,8 @@ func newUpstream(c *core, host string, port int) (*connection, error) {
 		unix.Close(sock)
 		return nil, fmt.Errorf("upstream: %w", err)
 	}
-	xlog.Debugf("connecting to upstream %s:%d", host, port)
+	if xlog.DebugEnabled() {
+		xlog.Debugf("connecting to upstream %s:%d", host, port)
+	}
 	return up, nil
 }

@@ -81,7 +81,7 @@ func (l *listener) accept() {
 	for {
 		// SOCK_NONBLOCK makes the new socket non-blocking in the same system
 		// call; the course's make_socket_non_blocking does it with fcntl after.
-		sock, peer, err := unix.Accept4(l.sock, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		sock, peerIP, err := netaddr.Accept(l.sock, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
 			if errors.Is(err, unix.EAGAIN) {
 				return
@@ -94,7 +94,7 @@ func (l *listener) accept() {
 			xlog.Errorf("accept() failed: %v", err)
 			return
 		}
-		c, err := newConnection(l.core, sock, netaddr.PeerIP(peer))
+		c, err := newConnection(l.core, sock, peerIP)
 		if err != nil {
 			xlog.Errorf("%v", err)
 			unix.Close(sock)

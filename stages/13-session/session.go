@@ -126,13 +126,14 @@ func (s *session) close() {
 // sinks that fill it not ready; emptying it does the reverse.
 
 func (s *session) setToClient(full bool) {
-	s.clientSource.ready = full
-	s.upstreamSink.ready, s.fileSink.ready = !full, !full
+	s.clientSource.setReady(full)
+	s.upstreamSink.setReady(!full)
+	s.fileSink.setReady(!full)
 }
 
 func (s *session) setFromClient(full bool) {
-	s.upstreamSource.ready = full
-	s.clientSink.ready = !full
+	s.upstreamSource.setReady(full)
+	s.clientSink.setReady(!full)
 }
 
 // takeFromClient is the client sink's handler: everything the client sent

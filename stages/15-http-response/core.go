@@ -17,8 +17,12 @@ type core struct {
 	loop        *loop
 	listeners   []*listener
 	connections map[*connection]struct{}
-	pipes       []*pipe // in creation order; the pipe pass serves them in this order
+	pipes       map[*pipe]struct{}
 	sessions    map[*session]struct{}
+
+	// work is the pipe pass's work list: the pipes that may have work.
+	// spareWork keeps the previous list's storage for reuse.
+	work, spareWork []*pipe
 
 	// publicRoot is the real path of the public folder: no file outside it
 	// is ever served.
@@ -30,7 +34,7 @@ type core struct {
 
 // newCore creates the loop and the empty lists. Mirrors xps_core_create.
 func newCore() (*core, error) {
-	c := &core{connections: make(map[*connection]struct{}), sessions: make(map[*session]struct{})}
+	c := &core{connections: make(map[*connection]struct{}), sessions: make(map[*session]struct{}), pipes: make(map[*pipe]struct{})}
 	lp, err := newLoop(c)
 	if err != nil {
 		return nil, err
@@ -97,10 +101,9 @@ func (c *core) close() {
 	for len(c.listeners) > 0 {
 		c.listeners[0].close()
 	}
-	for _, p := range c.pipes {
+	for p := range c.pipes {
 		p.close()
 	}
-	c.pipes = nil
 	for _, fd := range c.dirFDs {
 		unix.Close(fd)
 	}

@@ -17,6 +17,9 @@ type listener struct {
 	host string
 	port int
 	sock int
+	// startSession is l.createSession, made once: every connection of this
+	// listener shares it rather than allocating its own.
+	startSession func(*connection)
 }
 
 // newListener opens a non-blocking IPv4 socket bound to host:port, starts
@@ -50,6 +53,7 @@ func newListener(c *core, host string, port int) (*listener, error) {
 		return nil, os.NewSyscallError("listen", err)
 	}
 	l := &listener{core: c, host: host, port: port, sock: sock}
+	l.startSession = l.createSession
 	if err := c.loop.attach(sock, unix.EPOLLIN|unix.EPOLLET, handlers{read: l.accept}); err != nil {
 		unix.Close(sock)
 		return nil, err
@@ -80,7 +84,7 @@ func (l *listener) accept() {
 	for {
 		// SOCK_NONBLOCK makes the new socket non-blocking in the same system
 		// call; the course's make_socket_non_blocking does it with fcntl after.
-		sock, peer, err := unix.Accept4(l.sock, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		sock, peerIP, err := netaddr.Accept(l.sock, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err != nil {
 			if errors.Is(err, unix.EAGAIN) {
 				return
@@ -93,18 +97,26 @@ func (l *listener) accept() {
 			xlog.Errorf("accept() failed: %v", err)
 			return
 		}
-		c, err := newConnection(l.core, sock, netaddr.PeerIP(peer))
+		c, err := newConnection(l.core, sock, peerIP)
 		if err != nil {
 			xlog.Errorf("%v", err)
 			unix.Close(sock)
 			continue
 		}
 		c.listener = l
-		if _, err := newSession(l.core, c); err != nil {
-			xlog.Errorf("%v", err)
-			c.close(false)
-			continue
-		}
+		// An HTTP client speaks first, so its session is created when it
+		// first sends something. Until then an idle connection costs no
+		// more than the connection itself.
+		c.onFirstData = l.startSession
 		xlog.Infof("new connection")
+	}
+}
+
+// createSession creates the session of a client that has started sending.
+// If it fails, the client is closed.
+func (l *listener) createSession(c *connection) {
+	if _, err := newSession(l.core, c); err != nil {
+		xlog.Errorf("%v", err)
+		c.close(false)
 	}
 }

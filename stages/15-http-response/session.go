@@ -85,8 +85,8 @@ func (s *session) close() {
 // Slot rules: filling toClient makes the client source ready and the file
 // sink not ready; emptying it does the reverse.
 func (s *session) setToClient(full bool) {
-	s.clientSource.ready = full
-	s.fileSink.ready = !full
+	s.clientSource.setReady(full)
+	s.fileSink.setReady(!full)
 }
 
 // takeFromClient is the client sink's handler. Until the head is complete it

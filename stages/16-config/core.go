@@ -16,9 +16,13 @@ type core struct {
 	loop        *loop
 	listeners   []*listener
 	connections map[*connection]struct{}
-	pipes       []*pipe // in creation order; the pipe pass serves them in this order
+	pipes       map[*pipe]struct{}
 	sessions    map[*session]struct{}
 	config      *config
+
+	// work is the pipe pass's work list: the pipes that may have work.
+	// spareWork keeps the previous list's storage for reuse.
+	work, spareWork []*pipe
 
 	// dirFDs holds an open descriptor of each folder files are served from,
 	// so the kernel can resolve paths inside it (see openBeneath).
@@ -28,7 +32,7 @@ type core struct {
 // newCore creates the loop and the empty lists for a server configured by
 // cfg. Mirrors xps_core_create.
 func newCore(cfg *config) (*core, error) {
-	c := &core{config: cfg, connections: make(map[*connection]struct{}), sessions: make(map[*session]struct{})}
+	c := &core{config: cfg, connections: make(map[*connection]struct{}), sessions: make(map[*session]struct{}), pipes: make(map[*pipe]struct{})}
 	lp, err := newLoop(c)
 	if err != nil {
 		return nil, err
@@ -92,10 +96,9 @@ func (c *core) close() {
 	for len(c.listeners) > 0 {
 		c.listeners[0].close()
 	}
-	for _, p := range c.pipes {
+	for p := range c.pipes {
 		p.close()
 	}
-	c.pipes = nil
 	for _, fd := range c.dirFDs {
 		unix.Close(fd)
 	}

@@ -42,14 +42,15 @@ func httpDate() string {
 // Access-Control-Allow-Origin (any page may read what this server serves).
 // Mirrors xps_http_res_create.
 func newHTTPResponse(status int) *httpResponse {
+	// Room for the headers a session adds, so they do not reallocate.
+	headers := make([]header, 3, 8)
+	headers[0] = header{"Date", httpDate()}
+	headers[1] = header{"Server", serverName}
+	headers[2] = header{"Access-Control-Allow-Origin", "*"}
 	return &httpResponse{
 		status:     status,
 		statusLine: "HTTP/1.1 " + strconv.Itoa(status) + " " + statusText(status),
-		headers: []header{
-			{"Date", httpDate()},
-			{"Server", serverName},
-			{"Access-Control-Allow-Origin", "*"},
-		},
+		headers:    headers,
 	}
 }
 

@@ -24,6 +24,10 @@ type connection struct {
 	sink     *pipeSink   // bytes to send flow in here
 	closed   bool
 	shutWr   bool // our side has sent its FIN
+
+	// onFirstData, when set, is called once, when the socket first has
+	// something to read: the listener creates the session then.
+	onFirstData func(*connection)
 }
 
 // readBuf is the scratch space every receive uses. The server has one
@@ -40,14 +44,16 @@ var iovecs [][]byte
 // to the core. Mirrors xps_connection_create.
 func newConnection(core *core, sock int, remoteIP string) (*connection, error) {
 	c := &connection{core: core, sock: sock, remoteIP: remoteIP}
-	c.source = newPipeSource(c.receive, c.onPipeClosed)
+	c.source = newPipeSource(c.receive, c.onSourceClosed)
 	c.sink = newPipeSink(c.send, c.onPipeClosed)
 	h := handlers{read: c.onReadable, write: c.onWritable, close: c.onHangup}
 	if err := core.loop.attach(sock, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLET, h); err != nil {
 		return nil, err
 	}
 	core.connections[c] = struct{}{}
-	xlog.Debugf("created connection from %s", remoteIP)
+	if xlog.DebugEnabled() {
+		xlog.Debugf("created connection from %s", remoteIP)
+	}
 	return c, nil
 }
 
@@ -70,14 +76,24 @@ func (c *connection) close(peerClosed bool) {
 	c.source.close()
 	c.sink.close()
 	delete(c.core.connections, c)
-	xlog.Debugf("destroyed connection from %s", c.remoteIP)
+	if xlog.DebugEnabled() {
+		xlog.Debugf("destroyed connection from %s", c.remoteIP)
+	}
 }
 
 // onReadable is the loop's read callback: the socket has something to receive.
-func (c *connection) onReadable() { c.source.ready = true }
+func (c *connection) onReadable() {
+	if start := c.onFirstData; start != nil {
+		c.onFirstData = nil
+		if start(c); c.closed {
+			return
+		}
+	}
+	c.source.setReady(true)
+}
 
 // onWritable is the loop's write callback: the socket has room to send.
-func (c *connection) onWritable() { c.sink.ready = true }
+func (c *connection) onWritable() { c.sink.setReady(true) }
 
 // onHangup is the loop's close callback: the peer hung up or the socket
 // failed. Bytes the peer sent before hanging up may still wait in the socket
@@ -88,8 +104,8 @@ func (c *connection) onWritable() { c.sink.ready = true }
 // A connection with nothing to read closes at once.
 func (c *connection) onHangup() {
 	if c.source.pipe != nil && c.source.active {
-		c.source.ready = true
-		c.sink.ready = true // a send now fails at once if the peer is gone
+		c.source.setReady(true)
+		c.sink.setReady(true) // a send now fails at once if the peer is gone
 		return
 	}
 	c.close(true)
@@ -102,7 +118,7 @@ func (c *connection) receive() {
 	n, err := unix.Read(c.sock, readBuf[:min(bufferSize, c.source.pipe.room())])
 	if err != nil {
 		if errors.Is(err, unix.EAGAIN) {
-			c.source.ready = false
+			c.source.setReady(false)
 			return
 		}
 		if errors.Is(err, unix.EINTR) {
@@ -122,27 +138,50 @@ func (c *connection) receive() {
 	}
 }
 
-// send is the sink's handler: it sends everything buffered in the pipe with
-// one sendmsg call over the pipe's buffers (no copy), and clears what the
-// socket took. A partial send keeps the sink ready, so the next pass sends
-// the rest; only EAGAIN clears readiness.
+// send is the sink's handler: it sends everything buffered in the pipe.
+// Bytes in memory go in one sendmsg call over the pipe's buffers, without a
+// copy; a file region goes with sendfile, straight from the file to the
+// socket. When bytes come right before a region, they are sent with
+// MSG_MORE, so a response head and a small file leave in one segment. It
+// keeps sending while the socket takes everything; a partial send keeps the
+// sink ready, so the next pass sends the rest, and only EAGAIN clears
+// readiness.
 func (c *connection) send() {
-	iovecs = c.sink.peek(iovecs[:0], maxIovecs)
-	n, err := unix.SendmsgBuffers(c.sock, iovecs, nil, nil, unix.MSG_NOSIGNAL)
-	clear(iovecs) // drop references to pipe buffers until the next send
-	if err != nil {
-		if errors.Is(err, unix.EAGAIN) {
-			c.sink.ready = false
+	for c.sink.pipe != nil && c.sink.pipe.readable() {
+		var n, want int
+		var err error
+		if fd, off, ok := c.sink.pipe.buf.Head().FileRegion(); ok {
+			want = c.sink.pipe.buf.Head().Len()
+			n, err = unix.Sendfile(c.sock, fd, &off, want)
+		} else {
+			iovecs = c.sink.peek(iovecs[:0], maxIovecs)
+			flags := unix.MSG_NOSIGNAL
+			for _, p := range iovecs {
+				want += len(p)
+			}
+			if want < c.sink.pipe.buf.Len() {
+				flags |= unix.MSG_MORE
+			}
+			n, err = unix.SendmsgBuffers(c.sock, iovecs, nil, nil, flags)
+			clear(iovecs) // drop references to pipe buffers until the next send
+		}
+		if err != nil {
+			if errors.Is(err, unix.EAGAIN) {
+				c.sink.setReady(false)
+				return
+			}
+			if errors.Is(err, unix.EINTR) {
+				return
+			}
+			xlog.Errorf("%v", os.NewSyscallError("send", err))
+			c.close(false)
 			return
 		}
-		if errors.Is(err, unix.EINTR) {
+		c.sink.clear(n)
+		if n < want {
 			return
 		}
-		xlog.Errorf("%v", os.NewSyscallError("send", err))
-		c.close(false)
-		return
 	}
-	c.sink.clear(n)
 }
 
 // endOfInput handles the peer's FIN: it will send nothing more, but it may
@@ -151,15 +190,26 @@ func (c *connection) send() {
 // keeps sending whatever is still on its way to the peer. Closing at once
 // instead would cut off a reply that is still in flight.
 func (c *connection) endOfInput() {
-	xlog.Debugf("peer %s finished sending", c.remoteIP)
-	c.source.ready = false
+	if xlog.DebugEnabled() {
+		xlog.Debugf("peer %s finished sending", c.remoteIP)
+	}
+	c.source.setReady(false)
 	c.source.active = false
 	c.source.close()
 	c.onPipeClosed()
 }
 
-// onPipeClosed is the close callback of both the source and the sink, and
-// runs after endOfInput. The connection ends when both directions are
+// onSourceClosed is the source's close callback: nobody reads what the peer
+// sends any more. The connection stops receiving — its source detaches, so
+// no read is spent on input nobody wants — and ends once its output is done
+// too.
+func (c *connection) onSourceClosed() {
+	c.source.close()
+	c.onPipeClosed()
+}
+
+// onPipeClosed is the close callback of the sink, and runs after endOfInput
+// and onSourceClosed. The connection ends when both directions are
 // finished: nothing more will be sent to the peer, and nobody reads what
 // the peer sends — its source is done, or the pipe it feeds has lost its
 // reader, which the pipe pass would report on its next round anyway. When
@@ -174,7 +224,9 @@ func (c *connection) onPipeClosed() {
 	case !c.sink.active && !c.shutWr:
 		c.shutWr = true
 		if err := unix.Shutdown(c.sock, unix.SHUT_WR); err != nil {
-			xlog.Debugf("shutdown: %v", err)
+			if xlog.DebugEnabled() {
+				xlog.Debugf("shutdown: %v", err)
+			}
 		}
 	}
 }

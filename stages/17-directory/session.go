@@ -51,12 +51,13 @@ type session struct {
 func newSession(c *core, client *connection) (*session, error) {
 	s := &session{core: c, client: client}
 	s.clientSource = newPipeSource(s.sendToClient, s.check)
-	s.upstreamSource = newPipeSource(s.sendToUpstream, s.onUpstreamClosed)
 	s.clientSink = newPipeSink(s.takeFromClient, s.onClientDone)
-	s.upstreamSink = newPipeSink(s.takeFromUpstream, s.onUpstreamClosed)
 	s.fileSink = newPipeSink(s.takeFromFile, s.onFileDone)
+	// The upstream's ends are made only for a request that goes to one
+	// (see proxy); until then they are idle ends, attached to nothing.
+	s.upstreamSource, s.upstreamSink = &idleSource, &idleSink
 	// The sinks are ready from the start: the slots they fill are empty.
-	s.clientSink.ready, s.upstreamSink.ready, s.fileSink.ready = true, true, true
+	s.clientSink.ready, s.fileSink.ready = true, true
 	c.sessions[s] = struct{}{}
 
 	if _, err := newPipe(c, pipeThreshold, client.source, s.clientSink); err != nil {
@@ -92,17 +93,32 @@ func (s *session) close() {
 	xlog.Debugf("destroyed session")
 }
 
+// idleSource and idleSink stand in for the upstream's ends of a session
+// that has no upstream: never attached, never ready, never active, so every
+// rule below treats them as ends that are done. They are shared, and
+// nothing changes them: the slot rules touch the upstream's ends only once
+// there is an upstream.
+var (
+	idleSource pipeSource
+	idleSink   pipeSink
+)
+
 // Slot rules: filling a slot makes the source that empties it ready and the
 // sinks that fill it not ready; emptying it does the reverse.
 
 func (s *session) setToClient(full bool) {
-	s.clientSource.ready = full
-	s.upstreamSink.ready, s.fileSink.ready = !full, !full
+	s.clientSource.setReady(full)
+	s.fileSink.setReady(!full)
+	if s.upstream != nil {
+		s.upstreamSink.setReady(!full)
+	}
 }
 
 func (s *session) setFromClient(full bool) {
-	s.upstreamSource.ready = full
-	s.clientSink.ready = !full
+	if s.upstream != nil {
+		s.upstreamSource.setReady(full)
+	}
+	s.clientSink.setReady(!full)
 }
 
 // takeFromClient is the client sink's handler. Until the head is complete it
@@ -249,6 +265,9 @@ func (s *session) proxy(body []byte) {
 		return
 	}
 	s.upstream = up
+	s.upstreamSource = newPipeSource(s.sendToUpstream, s.onUpstreamClosed)
+	s.upstreamSink = newPipeSink(s.takeFromUpstream, s.onUpstreamClosed)
+	s.upstreamSink.ready = true
 	_, err = newPipe(s.core, pipeThreshold, s.upstreamSource, up.sink)
 	if err == nil {
 		_, err = newPipe(s.core, pipeThreshold, up.source, s.upstreamSink)

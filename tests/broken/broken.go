@@ -85,7 +85,7 @@ var replies int
 func gap() time.Duration {
 	replies++
 	if replies <= 100 {
-		return 50 * time.Millisecond
+		return 150 * time.Millisecond
 	}
 	return time.Millisecond
 }
