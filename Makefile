@@ -10,6 +10,7 @@
 #   make check            gofmt, go vet, staticcheck
 #   make upstream         a python-http.server-like upstream on :3000 serving stages/public
 #   make grade STAGE=N BIN=path   grade any binary for stage N, as the course's grader would
+#   make bench            stage 17 beside nginx and net/http, pinned to one CPU (~15 min; BENCHFLAGS=-quick for a smoke run)
 
 SHELL := bash
 GO ?= go
@@ -24,7 +25,7 @@ DIR := $(if $(N),$(firstword $(wildcard stages/$(shell printf '%02d' '$(N)' 2>/d
 ALL_STAGES := $(patsubst stages/%,%,$(wildcard stages/[0-9][0-9]-*))
 ALL_NUMBERS := $(foreach d,$(ALL_STAGES),$(shell echo $$((10#$(firstword $(subst -, ,$(d)))))))
 
-.PHONY: build test test-long check run diff upstream grade clean stage-%
+.PHONY: build test test-long check run diff upstream grade bench clean stage-%
 
 stage-%:
 	@if [ -z "$(DIR)" ]; then echo "make: no stage $* (stages are 6…17; see docs/roadmap.md)" >&2; exit 2; fi
@@ -76,6 +77,9 @@ grade:
 	@if [ -z "$(STAGE)" ] || [ -z "$(BIN)" ]; then echo "usage: make grade STAGE=N BIN=path/to/binary [GRADEFLAGS='-long -json r.json']" >&2; exit 2; fi
 	@$(GO) build -o bin/grade ./tools/grade
 	bin/grade -stage $(STAGE) -bin $(BIN) $(GRADEFLAGS)
+
+bench:
+	$(GO) run ./tools/bench $(BENCHFLAGS)
 
 clean:
 	rm -rf bin

@@ -290,7 +290,6 @@ func (s *session) check() {
 	if s.closed {
 		return
 	}
-	requestAlive := s.clientSink.active
 	responseAlive := s.clientSource.active && (!s.responded || s.fileSink.active || s.toClient.Len() > 0)
 	if !responseAlive && s.clientSource.pipe != nil {
 		s.clientSource.close()
@@ -304,9 +303,11 @@ func (s *session) check() {
 		if !s.client.source.ready && s.clientSink.pipe != nil && !s.clientSink.pipe.readable() {
 			s.clientSink.close()
 			s.clientSink.active = false
-			requestAlive = false
 		}
 	}
+	// The request is judged after the response, which may just have let
+	// the client go.
+	requestAlive := s.clientSink.active
 	if !requestAlive && !responseAlive {
 		s.close()
 	}

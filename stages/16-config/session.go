@@ -447,13 +447,8 @@ func (s *session) check() {
 	if s.closed {
 		return
 	}
-	requestAlive := s.clientSink.active
-	toUpstream := s.upstreamSource.active && (s.clientSink.active || s.fromClient.Len() > 0)
 	responseAlive := s.clientSource.active &&
 		(!s.responded || s.fileSink.active || s.upstreamSink.active || s.toClient.Len() > 0)
-	if !toUpstream && s.upstreamSource.pipe != nil {
-		s.upstreamSource.close()
-	}
 	if !responseAlive && s.clientSource.pipe != nil {
 		s.clientSource.close()
 		// With the response complete, a client that has nothing more to
@@ -466,8 +461,14 @@ func (s *session) check() {
 		if !s.client.source.ready && s.clientSink.pipe != nil && !s.clientSink.pipe.readable() {
 			s.clientSink.close()
 			s.clientSink.active = false
-			requestAlive = false
 		}
+	}
+	// The request's flows are judged after the response's, which may just
+	// have let the client go.
+	requestAlive := s.clientSink.active
+	toUpstream := s.upstreamSource.active && (s.clientSink.active || s.fromClient.Len() > 0)
+	if !toUpstream && s.upstreamSource.pipe != nil {
+		s.upstreamSource.close()
 	}
 	if !requestAlive && !toUpstream && !responseAlive {
 		s.close()

@@ -57,6 +57,15 @@ var Servers = []Server{
 			"http-valid-plain", "method-not-allowed"},
 	},
 	{
+		// A session that never judges a proxied request over leaves its
+		// upstream connection open for ever: caught by the leak check every
+		// milestone runs after itself.
+		Name: "leaks-upstream-connections", Stage: 17, file: "session.go",
+		old: "\trequestAlive := s.clientSink.active\n\ttoUpstream := s.upstreamSource.active && (s.clientSink.active || s.fromClient.Len() > 0)\n",
+		new: "\trequestAlive := s.clientSink.active || s.upstream != nil\n\ttoUpstream := s.upstreamSource.active && (s.clientSink.active || s.upstream != nil || s.fromClient.Len() > 0)\n",
+		Failing: []string{"proxy-200-concurrent", "proxy-equals-upstream", "proxy-forwards-body"},
+	},
+	{
 		Name: "serves-outside-the-root", Stage: 12, file: "file.go",
 		old: "\tfd, err := openBeneath(c, c.publicRoot, path)\n", new: "\tfd, err := unix.Open(path, openFlags, 0)\n",
 		Failing: []string{"file-access-restriction"},

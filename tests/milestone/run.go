@@ -102,8 +102,10 @@ type Result struct {
 
 // Run runs one milestone against the prepared server, as the grader does:
 // a fresh server first if the milestone asks for one, and a failure if the
-// server is not running afterwards. A server that died is restarted so the
-// following milestones still run.
+// server is not running afterwards. Every milestone is also a leak check:
+// once its clients are gone the server must hold no more sockets and files
+// than before it. A server that died is restarted so the following
+// milestones still run.
 func (e *Env) Run(m Milestone) Result {
 	start := time.Now()
 	r := Result{Milestone: m}
@@ -113,9 +115,17 @@ func (e *Env) Run(m Milestone) Result {
 		}
 	}
 	if r.Err == nil {
+		pid := e.Server.PID()
+		base, baseErr := stableFDs(e, pid)
 		r.Err = m.Run(e)
 		if r.Err == nil {
 			r.Err = e.alive()
+		}
+		// A milestone that restarted the server has nothing to compare.
+		if r.Err == nil && baseErr == nil && e.Server.PID() == pid {
+			if err := fdsBackTo(e, pid, base); err != nil {
+				r.Err = fmt.Errorf("fd leak: %w", err)
+			}
 		}
 	}
 	r.Elapsed = time.Since(start)
