@@ -148,7 +148,18 @@ func TestTranscripts(t *testing.T) {
 }
 
 func runTranscript(t *testing.T, root, rel string, tr transcript) {
-	env := append(os.Environ(), "XPS_COLOR=0")
+	// A reader types these commands in a plain shell, not inside make:
+	// when the suite itself runs under make, a nested make would print
+	// "Entering directory" lines the transcript does not show.
+	var env []string
+	for _, kv := range os.Environ() {
+		switch k, _, _ := strings.Cut(kv, "="); k {
+		case "MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES":
+		default:
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "XPS_COLOR=0")
 	var background []*exec.Cmd
 	defer func() {
 		for _, c := range background {

@@ -109,7 +109,7 @@ func TestLookupMiss(t *testing.T) {
 	}
 }
 
-// distinctExtensions is how many different extensions Appendix A lists. The
+// distinctExtensions is how many different extensions the course table lists. The
 // spec's prose says 888 as well; the table must not silently gain or lose one.
 const distinctExtensions = 888
 
@@ -163,8 +163,8 @@ func TestOverridesAreDeliberate(t *testing.T) {
 }
 
 // TestFirstMatchWins uses the course's own duplicate for .mp4 (audio/aac
-// first, video/mp4 later, spec §3.8): Appendix A already lists only the first
-// entry of each extension, so the table here has no duplicate to exercise.
+// first, video/mp4 later): the table here keeps only the first entry of
+// each extension, so it has no duplicate of its own to exercise.
 func TestFirstMatchWins(t *testing.T) {
 	table := []entry{
 		{"mp4", "audio/aac"},

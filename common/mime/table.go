@@ -1,9 +1,9 @@
 package mime
 
-// courseTable is the eXpServer course's MIME table (the spec's Appendix A),
-// in the course's order and with keys written without their leading dot, as
-// the appendix writes them. Order matters: where an extension repeats, its
-// first entry wins.
+// courseTable is the eXpServer course's MIME table, in the course's order,
+// keeping the first entry of each extension, with keys written without
+// their leading dot. Order matters: where an extension repeats, its first
+// entry wins.
 var courseTable = []entry{
 	{"123", "application/vnd.lotus-1-2-3"},
 	{"3dml", "text/vnd.in3d.3dml"},

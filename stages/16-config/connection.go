@@ -153,6 +153,14 @@ func (c *connection) send() {
 		if fd, off, ok := c.sink.pipe.buf.Head().FileRegion(); ok {
 			want = c.sink.pipe.buf.Head().Len()
 			n, err = unix.Sendfile(c.sock, fd, &off, want)
+			if n == 0 && err == nil {
+				// The file ends before the region does: it was truncated
+				// after it was opened. The reply can never be finished,
+				// and trying again would spin, so the connection ends.
+				xlog.Errorf("sendfile: file shrank while it was being sent")
+				c.close(false)
+				return
+			}
 		} else {
 			iovecs = c.sink.peek(iovecs[:0], maxIovecs)
 			flags := unix.MSG_NOSIGNAL

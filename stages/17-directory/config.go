@@ -676,8 +676,8 @@ func jsonElem(path string, i int) string {
 	return path + "[" + strconv.Itoa(i) + "]"
 }
 
-// lookup decides how to answer req, received on the listener at host:port
-// (spec §3.6). It picks the server by listener and Host, then the route
+// lookup decides how to answer req, received on the listener at host:port.
+// It picks the server by listener and Host, then the route
 // with the longest req_path matching the cleaned pathname, then resolves
 // what the route points at. A malformed pathname gives cleanPathname's
 // *httpError (400); no route, no file, or a directory without an index file

@@ -14,7 +14,7 @@ import (
 )
 
 // courseConfig is the configuration the course's tester uses for stages 16
-// and 17 (spec §3.5), stored as public/xps_config.json.
+// and 17, stored as public/xps_config.json.
 const courseConfig = `{
   "server_name": "eXpServer",
   "workers": 4,

@@ -29,7 +29,7 @@ func testSession(t *testing.T, cfg *config) *session {
 
 // testConfig writes a config serving root on 0.0.0.0:8001, with a redirect
 // at /old, and loads it.
-func testConfig(t *testing.T, root string) *config {
+func testConfig(t testing.TB, root string) *config {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "xps_config.json")
 	doc := `{"servers": [{"listeners": [{"host": "0.0.0.0", "port": 8001}], "routes": [
@@ -145,7 +145,7 @@ func BenchmarkSessionServesFile(b *testing.B) {
 		b.Fatal(err)
 	}
 	c := testCore()
-	c.config = testConfig(&testing.T{}, root)
+	c.config = testConfig(b, root)
 	l := &listener{core: c, host: "0.0.0.0", port: 8001}
 	req := []byte("GET /1k.txt HTTP/1.1\r\nHost: localhost:8001\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\n" +
 		"Accept: text/html,application/xhtml+xml,*/*;q=0.8\r\nAccept-Encoding: gzip, deflate\r\nConnection: close\r\n\r\n")

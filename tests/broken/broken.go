@@ -61,8 +61,8 @@ var Servers = []Server{
 		// upstream connection open for ever: caught by the leak check every
 		// milestone runs after itself.
 		Name: "leaks-upstream-connections", Stage: 17, file: "session.go",
-		old: "\trequestAlive := s.clientSink.active\n\ttoUpstream := s.upstreamSource.active && (s.clientSink.active || s.fromClient.Len() > 0)\n",
-		new: "\trequestAlive := s.clientSink.active || s.upstream != nil\n\ttoUpstream := s.upstreamSource.active && (s.clientSink.active || s.upstream != nil || s.fromClient.Len() > 0)\n",
+		old:     "\trequestAlive := s.clientSink.active\n\ttoUpstream := s.upstreamSource.active && (s.clientSink.active || s.fromClient.Len() > 0)\n",
+		new:     "\trequestAlive := s.clientSink.active || s.upstream != nil\n\ttoUpstream := s.upstreamSource.active && (s.clientSink.active || s.upstream != nil || s.fromClient.Len() > 0)\n",
 		Failing: []string{"proxy-200-concurrent", "proxy-equals-upstream", "proxy-forwards-body"},
 	},
 	{

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -30,13 +29,15 @@ var fileMilestones = []Milestone{
 	{ID: "upstream-down", Title: "with the upstream down, a client on the first port is closed with nothing sent",
 		From: 11, To: 13, Grader: true, Fresh: true, Run: checkUpstreamDownSilentClose},
 	{ID: "upstream-dies-mid-response", Title: "an upstream dying mid-response: the client gets what was sent, then a close",
-		From: 11, To: 13, Run: checkUpstreamDiesMidResponse},
+		From: 11, To: 13, Run: upstreamDiesMidResponse(0, "GET /big HTTP/1.0\r\n\r\n")},
 	{ID: "proxy-500-concurrent", Title: "500 concurrent clients relayed through the first port all get the whole response",
 		From: 11, To: 13, Run: checkProxy500},
 	{ID: "large-file", Title: "a 50 MiB sample.txt arrives whole through the file module (sha256)",
 		From: 12, To: 13, Run: checkLargeFile},
 	{ID: "client-leaves-mid-file", Title: "a client leaving mid-file makes the server release the file",
 		From: 12, To: 13, Run: checkClientLeavesMidFile},
+	{ID: "file-shrinks-mid-send", Title: "sample.txt cut short while it is being sent: the client gets a close, nothing hangs",
+		From: 12, To: 13, Run: checkFileShrinksMidSend},
 	{ID: "idle-ports", Title: "the third and fourth ports accept and send nothing; leaving frees everything",
 		From: 13, To: 13, Run: checkIdlePorts},
 }
@@ -183,68 +184,12 @@ func fakeUpstream(e *Env, script func(c net.Conn)) (restore func() error, err er
 	}, nil
 }
 
-func checkUpstreamDiesMidResponse(e *Env) error {
-	partial := append([]byte("HTTP/1.0 200 OK\r\nContent-Length: 1000000\r\n\r\n"), bytes.Repeat([]byte("partial "), 8192)...)
-	restore, err := fakeUpstream(e, func(c net.Conn) {
-		xpstest.ReadChunk(c, replyTimeout) // the relayed request
-		c.Write(partial)
-		xpstest.Reset(c.(*net.TCPConn)) // the upstream process dies
-	})
-	if err != nil {
-		return err
-	}
-	defer restore()
-	c, err := xpstest.Dial(e.Addr(0))
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.Write([]byte("GET /big HTTP/1.0\r\n\r\n"))
-	got, err := xpstest.ExpectClose(c, bulkTimeout)
-	if err != nil {
-		return fail("the partial response, then a close", "%d bytes, then %v", len(got), describeReadErr(err))
-	}
-	// A reset from the upstream can destroy its last bytes in flight before
-	// the server reads them, so what arrived must be a prefix of what was
-	// sent — never more, never different.
-	if len(got) == 0 || !bytes.HasPrefix(partial, got) {
-		return fail("a prefix of the upstream's partial response", "%s", xpstest.Abbrev(got, 80))
-	}
-	if err := restore(); err != nil {
-		return err
-	}
-	return e.alive()
-}
-
 func checkProxy500(e *Env) error {
-	req := "GET /sample.txt HTTP/1.0\r\n\r\n"
 	want, err := sampleTxt(e)
 	if err != nil {
 		return err
 	}
-	conns, err := dialMany(e, 500, func(int) string { return e.Addr(0) })
-	defer closeAll(conns)
-	if err != nil {
-		return err
-	}
-	errs := make([]error, len(conns))
-	var wg sync.WaitGroup
-	for i, c := range conns {
-		wg.Go(func() {
-			c.Write([]byte(req))
-			raw, err := xpstest.ReadToClose(c, bulkTimeout)
-			if err != nil {
-				errs[i] = fail("a whole response", "client %d: %d bytes, then %v", i+1, len(raw), describeReadErr(err))
-				return
-			}
-			r, err := xpstest.ParseResponse(raw)
-			if err != nil || r.Status != 200 || !bytes.Equal(r.Body, want) {
-				errs[i] = fail("200 with sample.txt", "client %d: %s", i+1, xpstest.Abbrev(raw, 80))
-			}
-		})
-	}
-	wg.Wait()
-	return firstErrors(errs, 3)
+	return concurrentRequests(e, 0, 500, "GET /sample.txt HTTP/1.0\r\n\r\n", sha256.Sum256(want), "sample.txt")
 }
 
 // withSampleTxt replaces public/sample.txt with content for the duration of
@@ -289,31 +234,14 @@ func checkLargeFile(e *Env) error {
 }
 
 func checkClientLeavesMidFile(e *Env) error {
-	pid := e.Server.PID()
-	base, err := stableFDs(e, pid)
-	if err != nil {
-		return err
-	}
 	return withSampleTxt(e, randomBytes(50<<20), func() error {
-		c, err := xpstest.Dial(e.Addr(1))
-		if err != nil {
-			return err
-		}
-		if _, err := xpstest.ReadFull(c, 1<<20, replyTimeout); err != nil {
-			c.Close()
-			return fail("the file to start arriving", "%v", describeReadErr(err))
-		}
-		xpstest.Reset(c)
-		if err := fdsBackTo(e, pid, base); err != nil {
-			return err
-		}
-		targets, _ := xpstest.FDTargets(pid)
-		for _, t := range targets {
-			if strings.HasSuffix(t, "sample.txt") {
-				return fail("sample.txt closed", "the server still holds %s open", t)
-			}
-		}
-		return e.alive()
+		return leaveMidStream(e, 1, "", "sample.txt")
+	})
+}
+
+func checkFileShrinksMidSend(e *Env) error {
+	return withSampleTxt(e, randomBytes(50<<20), func() error {
+		return fileShrinksMidStream(e, 1, "", filepath.Join(e.Layout.Public, "sample.txt"))
 	})
 }
 

@@ -2,7 +2,6 @@ package milestone
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 
 	"expserver-go/common/xpstest"
 )
@@ -38,7 +36,7 @@ var routeMilestones = []Milestone{
 	{ID: "proxy-upstream-down", Title: "with the upstream down, the proxy answers 502 with Server eXpServer",
 		From: 16, To: 17, Run: checkProxyUpstreamDown},
 	{ID: "proxy-upstream-dies", Title: "an upstream dying mid-response: the client gets what was sent, then a close",
-		From: 16, To: 17, Run: checkProxyUpstreamDies},
+		From: 16, To: 17, Run: upstreamDiesMidResponse(1, "GET /big HTTP/1.1\r\nHost: HOST\r\n\r\n")},
 	{ID: "proxy-forwards-body", Title: "a POST body reaches the upstream intact, after a head with Host kept and Connection: close",
 		From: 16, To: 17, Run: checkProxyForwardsBody},
 	{ID: "proxy-200-concurrent", Title: "200 concurrent requests through the proxy all get the upstream's cat.jpg (sha256)",
@@ -111,36 +109,6 @@ func checkProxyUpstreamDown(e *Env) error {
 		return fail("502 Bad Gateway", "%v", err)
 	}
 	return expectStatus(r, 502, "")
-}
-
-func checkProxyUpstreamDies(e *Env) error {
-	partial := append([]byte("HTTP/1.0 200 OK\r\nContent-Length: 1000000\r\n\r\n"), bytes.Repeat([]byte("partial "), 8192)...)
-	restore, err := fakeUpstream(e, func(c net.Conn) {
-		readRequest(c)
-		c.Write(partial)
-		xpstest.Reset(c.(*net.TCPConn))
-	})
-	if err != nil {
-		return err
-	}
-	defer restore()
-	c, err := xpstest.Dial(e.Addr(1))
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.Write([]byte("GET /big HTTP/1.1\r\nHost: " + e.Addr(1) + "\r\n\r\n"))
-	got, err := xpstest.ExpectClose(c, bulkTimeout)
-	if err != nil {
-		return fail("the partial response, then a close", "%d bytes, then %v", len(got), describeReadErr(err))
-	}
-	if len(got) == 0 || !bytes.HasPrefix(partial, got) {
-		return fail("a prefix of the upstream's partial response, unchanged", "%s", xpstest.Abbrev(got, 80))
-	}
-	if err := restore(); err != nil {
-		return err
-	}
-	return e.alive()
 }
 
 // readRequest reads one request — head and Content-Length body — the way an
@@ -231,28 +199,5 @@ func checkProxy200(e *Env) error {
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256(want.Body)
-	conns, err := dialMany(e, 200, func(int) string { return e.Addr(1) })
-	defer closeAll(conns)
-	if err != nil {
-		return err
-	}
-	errs := make([]error, len(conns))
-	var wg sync.WaitGroup
-	for i, c := range conns {
-		wg.Go(func() {
-			c.Write([]byte("GET /cat.jpg HTTP/1.1\r\nHost: " + e.Addr(1) + "\r\n\r\n"))
-			raw, err := xpstest.ReadToClose(c, bulkTimeout)
-			if err != nil {
-				errs[i] = fail("a whole response", "client %d: %d bytes, then %v", i+1, len(raw), describeReadErr(err))
-				return
-			}
-			r, err := xpstest.ParseResponse(raw)
-			if err != nil || r.Status != 200 || sha256.Sum256(r.Body) != sum {
-				errs[i] = fail("200 with the upstream's cat.jpg (sha256)", "client %d: %s", i+1, xpstest.Abbrev(raw, 60))
-			}
-		})
-	}
-	wg.Wait()
-	return firstErrors(errs, 3)
+	return concurrentRequests(e, 1, 200, "GET /cat.jpg HTTP/1.1\r\nHost: "+e.Addr(1)+"\r\n\r\n", sha256.Sum256(want.Body), "the upstream's cat.jpg")
 }

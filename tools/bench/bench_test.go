@@ -9,7 +9,7 @@ import (
 )
 
 // These tests cover what the bench computes from what it reads; none runs
-// a benchmark, since timings have no place in make test (DESIGN.md §7).
+// a benchmark, since timings have no place in make test.
 
 const wrkClean = `Running 10s test @ http://127.0.0.1:41234/1k.txt
   2 threads and 50 connections

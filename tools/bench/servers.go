@@ -235,7 +235,9 @@ func oursServer(ps *procSet, t toolPaths, bin, tmp, root string, upstream int) *
 		logPath := filepath.Join(tmp, "ours.log")
 		script := fmt.Sprintf("exec %s -c %d %s %s >>%s 2>&1",
 			shellQuote(t.taskset), serverCPU, shellQuote(bin), shellQuote(cfgPath), shellQuote(logPath))
-		p, err := ps.start(oursName, "/bin/sh", []string{"-c", script}, tmp, "XPS_COLOR=0", "XPS_DEBUG=0")
+		// XPS_LOG keeps errors and warnings and drops the per-connection
+		// and per-request lines, as access_log off does for nginx.
+		p, err := ps.start(oursName, "/bin/sh", []string{"-c", script}, tmp, "XPS_COLOR=0", "XPS_DEBUG=0", "XPS_LOG=error,warning")
 		return p, logPath, err
 	}
 	return &server{name: oursName, cpu: serverCPU, launch: launch}

@@ -1,0 +1,152 @@
+package milestone
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"expserver-go/common/xpstest"
+)
+
+// concurrentRequests opens n connections to the port with the given role,
+// then sends request on all of them at once, reads each response to the
+// close, and requires status 200 and a body with the sha256 want. what
+// names that body in a failure.
+func concurrentRequests(e *Env, role, n int, request string, want [32]byte, what string) error {
+	conns, err := dialMany(e, n, func(int) string { return e.Addr(role) })
+	defer closeAll(conns)
+	if err != nil {
+		return err
+	}
+	errs := make([]error, len(conns))
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Go(func() {
+			c.Write([]byte(request))
+			raw, err := xpstest.ReadToClose(c, bulkTimeout)
+			if err != nil {
+				errs[i] = fail("a whole response", "client %d: %d bytes, then %v", i+1, len(raw), describeReadErr(err))
+				return
+			}
+			r, err := xpstest.ParseResponse(raw)
+			if err != nil || r.Status != 200 || sha256.Sum256(r.Body) != want {
+				errs[i] = fail("200 with "+what+" (sha256)", "client %d: %s", i+1, xpstest.Abbrev(raw, 60))
+			}
+		})
+	}
+	wg.Wait()
+	return firstErrors(errs, 3)
+}
+
+// upstreamDiesMidResponse replaces the upstream with one that takes the
+// request, sends part of a response and resets the connection, as a dying
+// process would, and sends request to the port with the given role: the
+// client must get a prefix of what the upstream sent, unchanged, then a
+// close.
+func upstreamDiesMidResponse(role int, request string) func(*Env) error {
+	return func(e *Env) error {
+		partial := append([]byte("HTTP/1.0 200 OK\r\nContent-Length: 1000000\r\n\r\n"), bytes.Repeat([]byte("partial "), 8192)...)
+		restore, err := fakeUpstream(e, func(c net.Conn) {
+			readRequest(c)
+			c.Write(partial)
+			xpstest.Reset(c.(*net.TCPConn))
+		})
+		if err != nil {
+			return err
+		}
+		defer restore()
+		c, err := xpstest.Dial(e.Addr(role))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.Write([]byte(strings.ReplaceAll(request, "HOST", e.Addr(role))))
+		got, err := xpstest.ExpectClose(c, bulkTimeout)
+		if err != nil {
+			return fail("the partial response, then a close", "%d bytes, then %v", len(got), describeReadErr(err))
+		}
+		// A reset from the upstream can destroy its last bytes in flight
+		// before the server reads them, so what arrived must be a prefix
+		// of what was sent — never more, never different.
+		if len(got) == 0 || !bytes.HasPrefix(partial, got) {
+			return fail("a prefix of the upstream's partial response, unchanged", "%s", xpstest.Abbrev(got, 80))
+		}
+		if err := restore(); err != nil {
+			return err
+		}
+		return e.alive()
+	}
+}
+
+// leaveMidStream sends request to the port with the given role, reads the
+// first MiB of what comes back and resets the connection: the server must
+// release everything of that client, the file named file included.
+func leaveMidStream(e *Env, role int, request, file string) error {
+	pid := e.Server.PID()
+	base, err := stableFDs(e, pid)
+	if err != nil {
+		return err
+	}
+	c, err := xpstest.Dial(e.Addr(role))
+	if err != nil {
+		return err
+	}
+	c.Write([]byte(request))
+	if _, err := xpstest.ReadFull(c, 1<<20, replyTimeout); err != nil {
+		c.Close()
+		return fail(file+" to start arriving", "%v", describeReadErr(err))
+	}
+	xpstest.Reset(c)
+	if err := fdsBackTo(e, pid, base); err != nil {
+		return err
+	}
+	targets, _ := xpstest.FDTargets(pid)
+	for _, t := range targets {
+		if strings.HasSuffix(t, "/"+file) {
+			return fail(file+" closed", "the server still holds %s open", t)
+		}
+	}
+	return e.alive()
+}
+
+// fileShrinksMidStream sends request to the port with the given role, which
+// answers with the file at path, 50 MiB long; after the first MiB arrives,
+// the file is truncated to 1 MiB under the server. The server can never
+// finish that reply: it must end the connection — the client reads what
+// was already on its way, then a close — and release the file, rather than
+// retry forever.
+func fileShrinksMidStream(e *Env, role int, request, path string) error {
+	pid := e.Server.PID()
+	base, err := stableFDs(e, pid)
+	if err != nil {
+		return err
+	}
+	c, err := xpstest.Dial(e.Addr(role))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.Write([]byte(request))
+	first, err := xpstest.ReadFull(c, 1<<20, replyTimeout)
+	if err != nil {
+		return fail(filepath.Base(path)+" to start arriving", "%v", describeReadErr(err))
+	}
+	if err := os.Truncate(path, 1<<20); err != nil {
+		return err
+	}
+	rest, err := xpstest.ExpectClose(c, bulkTimeout)
+	if err != nil {
+		return fail("the bytes already sent, then a close", "%d bytes, then %v", len(first)+len(rest), describeReadErr(err))
+	}
+	if got := len(first) + len(rest); got >= 50<<20 {
+		return fail("fewer than 50 MiB from a file cut to 1 MiB", "%d bytes", got)
+	}
+	if err := fdsBackTo(e, pid, base); err != nil {
+		return err
+	}
+	return e.alive()
+}
