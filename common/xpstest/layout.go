@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"testing"
 )
 
 // Layout is the course's directory layout: the binary runs in App, the web
@@ -128,4 +129,20 @@ func CourseConfig(ports [4]int, upstream string) []byte {
 		panic(fmt.Sprintf("xpstest: course config: %v", err)) // static data; cannot fail
 	}
 	return append(b, '\n')
+}
+
+// WriteTree writes files — slash-separated paths relative to root, and their
+// contents — creating the folders on the way. Tests build small fake trees
+// with it.
+func WriteTree(t testing.TB, root string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

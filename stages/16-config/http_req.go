@@ -254,14 +254,22 @@ func (r *httpRequest) getHeader(key string) (string, bool) {
 // received, the headers as "Key: Value", all with CRLF, and the empty line.
 // The caller appends any body bytes. Mirrors xps_http_req_serialize.
 func (r *httpRequest) serialize() []byte {
-	n := len(r.requestLine) + len("\r\n\r\n")
-	for _, h := range r.headers {
+	return serializeHead(r.requestLine, r.headers, 0)
+}
+
+// serializeHead returns a message head: the first line, each header as
+// "Key: Value", each line ended by CRLF, and the empty line. The slice is
+// sized for the head and spare more bytes, so a body appended after it
+// needs no second allocation.
+func serializeHead(first string, headers []header, spare int) []byte {
+	n := len(first) + len("\r\n\r\n") + spare
+	for _, h := range headers {
 		n += len(h.key) + len(": \r\n") + len(h.val)
 	}
 	b := make([]byte, 0, n)
-	b = append(b, r.requestLine...)
+	b = append(b, first...)
 	b = append(b, "\r\n"...)
-	b = appendHeaders(b, r.headers)
+	b = appendHeaders(b, headers)
 	return append(b, "\r\n"...)
 }
 

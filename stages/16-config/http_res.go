@@ -67,14 +67,5 @@ func (r *httpResponse) setBody(body []byte) { r.body = body }
 // "Name: value", each line ended by CRLF, an empty line, then the body.
 // Mirrors xps_http_res_serialize.
 func (r *httpResponse) serialize() []byte {
-	n := len(r.statusLine) + len("\r\n\r\n") + len(r.body)
-	for _, h := range r.headers {
-		n += len(h.key) + len(": \r\n") + len(h.val)
-	}
-	b := make([]byte, 0, n)
-	b = append(b, r.statusLine...)
-	b = append(b, "\r\n"...)
-	b = appendHeaders(b, r.headers)
-	b = append(b, "\r\n"...)
-	return append(b, r.body...)
+	return append(serializeHead(r.statusLine, r.headers, len(r.body)), r.body...)
 }

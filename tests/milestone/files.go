@@ -60,28 +60,21 @@ func sameResponse(direct, relayed []byte) error {
 func (e *Env) upstreamAddr() string { return "127.0.0.1:" + strconv.Itoa(e.Upstream.Port) }
 
 func checkProxyMultipleClients(e *Env) error {
-	errs := make([]error, 3)
-	var wg sync.WaitGroup
-	for i := range 3 {
-		wg.Go(func() {
-			req := fmt.Sprintf("GET /%d HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", i, e.Addr(0))
-			_, relayed, err := xpstest.RoundTrip(e.Addr(0), req, replyTimeout)
-			if err != nil {
-				errs[i] = fail("a response through the proxy", "%v", err)
-				return
-			}
-			_, direct, err := xpstest.RoundTrip(e.upstreamAddr(), req, replyTimeout)
-			if err != nil {
-				errs[i] = fmt.Errorf("direct request to the upstream: %w", err)
-				return
-			}
-			if err := sameResponse(direct, relayed); err != nil {
-				errs[i] = fmt.Errorf("GET /%d: %w", i, err)
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return errors.Join(inParallel(3, func(i int) error {
+		req := fmt.Sprintf("GET /%d HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", i, e.Addr(0))
+		_, relayed, err := xpstest.RoundTrip(e.Addr(0), req, replyTimeout)
+		if err != nil {
+			return fail("a response through the proxy", "%v", err)
+		}
+		_, direct, err := xpstest.RoundTrip(e.upstreamAddr(), req, replyTimeout)
+		if err != nil {
+			return fmt.Errorf("direct request to the upstream: %w", err)
+		}
+		if err := sameResponse(direct, relayed); err != nil {
+			return fmt.Errorf("GET /%d: %w", i, err)
+		}
+		return nil
+	})...)
 }
 
 func sampleTxt(e *Env) ([]byte, error) {

@@ -12,6 +12,18 @@ import (
 	"expserver-go/common/xpstest"
 )
 
+// inParallel runs fn(0) … fn(n-1) each on its own goroutine and returns
+// their errors, indexed like the calls, once all have returned.
+func inParallel(n int, fn func(i int) error) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = fn(i) })
+	}
+	wg.Wait()
+	return errs
+}
+
 // concurrentRequests opens n connections to the port with the given role,
 // then sends request on all of them at once, reads each response to the
 // close, and requires status 200 and a body with the sha256 want. what
@@ -22,24 +34,19 @@ func concurrentRequests(e *Env, role, n int, request string, want [32]byte, what
 	if err != nil {
 		return err
 	}
-	errs := make([]error, len(conns))
-	var wg sync.WaitGroup
-	for i, c := range conns {
-		wg.Go(func() {
-			c.Write([]byte(request))
-			raw, err := xpstest.ReadToClose(c, bulkTimeout)
-			if err != nil {
-				errs[i] = fail("a whole response", "client %d: %d bytes, then %v", i+1, len(raw), describeReadErr(err))
-				return
-			}
-			r, err := xpstest.ParseResponse(raw)
-			if err != nil || r.Status != 200 || sha256.Sum256(r.Body) != want {
-				errs[i] = fail("200 with "+what+" (sha256)", "client %d: %s", i+1, xpstest.Abbrev(raw, 60))
-			}
-		})
-	}
-	wg.Wait()
-	return firstErrors(errs, 3)
+	return firstErrors(inParallel(len(conns), func(i int) error {
+		c := conns[i]
+		c.Write([]byte(request))
+		raw, err := xpstest.ReadToClose(c, bulkTimeout)
+		if err != nil {
+			return fail("a whole response", "client %d: %d bytes, then %v", i+1, len(raw), describeReadErr(err))
+		}
+		r, err := xpstest.ParseResponse(raw)
+		if err != nil || r.Status != 200 || sha256.Sum256(r.Body) != want {
+			return fail("200 with "+what+" (sha256)", "client %d: %s", i+1, xpstest.Abbrev(raw, 60))
+		}
+		return nil
+	}), 3)
 }
 
 // upstreamDiesMidResponse replaces the upstream with one that takes the
@@ -82,23 +89,33 @@ func upstreamDiesMidResponse(role int, request string) func(*Env) error {
 	}
 }
 
+// midStream starts a large reply: it waits for the server's fd count to
+// settle and returns it as base, connects to the port with the given role,
+// sends request and reads the first MiB of the reply, which it returns as
+// first. file names the reply in a failure. On success the caller owns c.
+func midStream(e *Env, role int, request, file string) (c *net.TCPConn, base int, first []byte, err error) {
+	if base, err = stableFDs(e, e.Server.PID()); err != nil {
+		return nil, 0, nil, err
+	}
+	if c, err = xpstest.Dial(e.Addr(role)); err != nil {
+		return nil, 0, nil, err
+	}
+	c.Write([]byte(request))
+	if first, err = xpstest.ReadFull(c, 1<<20, replyTimeout); err != nil {
+		c.Close()
+		return nil, 0, nil, fail(file+" to start arriving", "%v", describeReadErr(err))
+	}
+	return c, base, first, nil
+}
+
 // leaveMidStream sends request to the port with the given role, reads the
 // first MiB of what comes back and resets the connection: the server must
 // release everything of that client, the file named file included.
 func leaveMidStream(e *Env, role int, request, file string) error {
 	pid := e.Server.PID()
-	base, err := stableFDs(e, pid)
+	c, base, _, err := midStream(e, role, request, file)
 	if err != nil {
 		return err
-	}
-	c, err := xpstest.Dial(e.Addr(role))
-	if err != nil {
-		return err
-	}
-	c.Write([]byte(request))
-	if _, err := xpstest.ReadFull(c, 1<<20, replyTimeout); err != nil {
-		c.Close()
-		return fail(file+" to start arriving", "%v", describeReadErr(err))
 	}
 	xpstest.Reset(c)
 	if err := fdsBackTo(e, pid, base); err != nil {
@@ -121,20 +138,11 @@ func leaveMidStream(e *Env, role int, request, file string) error {
 // retry forever.
 func fileShrinksMidStream(e *Env, role int, request, path string) error {
 	pid := e.Server.PID()
-	base, err := stableFDs(e, pid)
-	if err != nil {
-		return err
-	}
-	c, err := xpstest.Dial(e.Addr(role))
+	c, base, first, err := midStream(e, role, request, filepath.Base(path))
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	c.Write([]byte(request))
-	first, err := xpstest.ReadFull(c, 1<<20, replyTimeout)
-	if err != nil {
-		return fail(filepath.Base(path)+" to start arriving", "%v", describeReadErr(err))
-	}
 	if err := os.Truncate(path, 1<<20); err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -180,24 +179,17 @@ func checkSingleClient(e *Env) error {
 }
 
 func checkMultipleClients(e *Env) error {
-	const n = 10
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			c, err := xpstest.Dial(e.Addr(0))
-			if err != nil {
-				errs[i] = fail("a connection", "%v", err)
-				return
-			}
-			defer c.Close()
-			if err := roundTrip(e, c, []byte(fmt.Sprintf("string-%d\n", i))); err != nil {
-				errs[i] = fmt.Errorf("client %d: %w", i, err)
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return errors.Join(inParallel(10, func(i int) error {
+		c, err := xpstest.Dial(e.Addr(0))
+		if err != nil {
+			return fail("a connection", "%v", err)
+		}
+		defer c.Close()
+		if err := roundTrip(e, c, []byte(fmt.Sprintf("string-%d\n", i))); err != nil {
+			return fmt.Errorf("client %d: %w", i, err)
+		}
+		return nil
+	})...)
 }
 
 func checkErrorHandling(e *Env) error {
@@ -460,17 +452,12 @@ func checkConcurrent1000(e *Env) error {
 	if err != nil {
 		return err
 	}
-	errs := make([]error, len(conns))
-	var wg sync.WaitGroup
-	for i, c := range conns {
-		wg.Go(func() {
-			if err := roundTrip(e, c, []byte(fmt.Sprintf("client-%04d-%s\n", i, alphabet[:i%50]))); err != nil {
-				errs[i] = fmt.Errorf("connection %d: %w", i+1, err)
-			}
-		})
-	}
-	wg.Wait()
-	return firstErrors(errs, 3)
+	return firstErrors(inParallel(len(conns), func(i int) error {
+		if err := roundTrip(e, conns[i], []byte(fmt.Sprintf("client-%04d-%s\n", i, alphabet[:i%50]))); err != nil {
+			return fmt.Errorf("connection %d: %w", i+1, err)
+		}
+		return nil
+	}), 3)
 }
 
 // dialMany opens n connections, the i-th to addr(i), and returns them all

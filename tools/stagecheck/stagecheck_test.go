@@ -1,14 +1,13 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"expserver-go/tools/internal/stagefs"
-
 	"github.com/google/go-cmp/cmp"
+
+	"expserver-go/common/xpstest"
+	"expserver-go/tools/internal/stagefs"
 )
 
 // TestRepository runs every check on the real repository, so go test ./...
@@ -66,20 +65,10 @@ func baseTree() map[string]string {
 	}
 }
 
-// writeTree writes files into a fresh temporary repository; a nil-valued
-// entry is left out, so a test can delete a file of the base tree.
+// writeTree writes files into a fresh temporary repository.
 func writeTree(t *testing.T, files map[string]string) string {
-	t.Helper()
 	root := t.TempDir()
-	for name, content := range files {
-		p := filepath.Join(root, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	xpstest.WriteTree(t, root, files)
 	return root
 }
 

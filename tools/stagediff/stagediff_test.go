@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"expserver-go/common/xpstest"
 )
 
 const readme8 = `# Stage 8
@@ -39,15 +41,7 @@ func fakeRepo(t *testing.T) string {
 		"stages/08-nonblocking/testdata/empty": "",
 	}
 	root := t.TempDir()
-	for name, content := range files {
-		p := filepath.Join(root, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	xpstest.WriteTree(t, root, files)
 	return root
 }
 
