@@ -57,6 +57,15 @@ func manyHeaders(n int) string {
 	return sb.String()
 }
 
+// rootRequest is the parse of "GET / HTTP/1.1" with these headers, the
+// expected result of most of the header-focused cases below.
+func rootRequest(headers []header) httpRequest {
+	return httpRequest{
+		requestLine: "GET / HTTP/1.1", method: "GET", uri: "/", port: -1, path: "/", pathname: "/",
+		version: "1.1", headers: headers,
+	}
+}
+
 var goodRequests = []goodCase{
 	{
 		name: "simple GET",
@@ -180,46 +189,31 @@ var goodRequests = []goodCase{
 	{
 		name: "bare LF line endings",
 		head: "GET / HTTP/1.1\nHost: x\nAccept: */*\n\n",
-		want: httpRequest{
-			requestLine: "GET / HTTP/1.1", method: "GET", uri: "/", port: -1, path: "/", pathname: "/",
-			version: "1.1", headers: []header{{"Host", "x"}, {"Accept", "*/*"}},
-		},
+		want: rootRequest([]header{{"Host", "x"}, {"Accept", "*/*"}}),
 	},
 	{
 		name: "mixed line endings",
 		head: "GET / HTTP/1.1\r\nHost: x\nA: b\r\n\n",
-		want: httpRequest{
-			requestLine: "GET / HTTP/1.1", method: "GET", uri: "/", port: -1, path: "/", pathname: "/",
-			version: "1.1", headers: []header{{"Host", "x"}, {"A", "b"}},
-		},
+		want: rootRequest([]header{{"Host", "x"}, {"A", "b"}}),
 	},
 	{
 		name: "leading empty lines are skipped",
 		head: "\r\n\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
-		want: httpRequest{
-			requestLine: "GET / HTTP/1.1", method: "GET", uri: "/", port: -1, path: "/", pathname: "/",
-			version: "1.1", headers: []header{{"Host", "x"}},
-		},
+		want: rootRequest([]header{{"Host", "x"}}),
 	},
 	{
 		name: "header values are trimmed",
 		head: "GET / HTTP/1.1\r\nHost:x\r\nX-A:   spaced  value \t \r\nX-B:\tv\t\r\nX-C:\r\nX-D: \t \r\nX-E: a:b: c\r\n\r\n",
-		want: httpRequest{
-			requestLine: "GET / HTTP/1.1", method: "GET", uri: "/", port: -1, path: "/", pathname: "/",
-			version: "1.1", headers: []header{
-				{"Host", "x"}, {"X-A", "spaced  value"}, {"X-B", "v"}, {"X-C", ""}, {"X-D", ""}, {"X-E", "a:b: c"},
-			},
-		},
+		want: rootRequest([]header{
+			{"Host", "x"}, {"X-A", "spaced  value"}, {"X-B", "v"}, {"X-C", ""}, {"X-D", ""}, {"X-E", "a:b: c"},
+		}),
 	},
 	{
 		name: "duplicate headers are kept in order",
 		head: "GET / HTTP/1.1\r\nAccept: a\r\nHost: x\r\nCookie: c=1\r\naccept: b\r\nCookie: d=2\r\n\r\n",
-		want: httpRequest{
-			requestLine: "GET / HTTP/1.1", method: "GET", uri: "/", port: -1, path: "/", pathname: "/",
-			version: "1.1", headers: []header{
-				{"Accept", "a"}, {"Host", "x"}, {"Cookie", "c=1"}, {"accept", "b"}, {"Cookie", "d=2"},
-			},
-		},
+		want: rootRequest([]header{
+			{"Accept", "a"}, {"Host", "x"}, {"Cookie", "c=1"}, {"accept", "b"}, {"Cookie", "d=2"},
+		}),
 	},
 	{
 		name: "OPTIONS asterisk-form",
@@ -284,10 +278,7 @@ var goodRequests = []goodCase{
 	{
 		name: "obs-text in a value",
 		head: "GET / HTTP/1.1\r\nHost: x\r\nX-Name: caf\xc3\xa9 \xff\x80\r\n\r\n",
-		want: httpRequest{
-			requestLine: "GET / HTTP/1.1", method: "GET", uri: "/", port: -1, path: "/", pathname: "/",
-			version: "1.1", headers: []header{{"Host", "x"}, {"X-Name", "caf\xc3\xa9 \xff\x80"}},
-		},
+		want: rootRequest([]header{{"Host", "x"}, {"X-Name", "caf\xc3\xa9 \xff\x80"}}),
 	},
 	{
 		name: "PATCH method",
@@ -308,26 +299,17 @@ var goodRequests = []goodCase{
 	{
 		name: "every token character in a header name",
 		head: "GET / HTTP/1.1\r\nHost: x\r\nX-!#$%&'*+.^_`|~09az: v\r\n\r\n",
-		want: httpRequest{
-			requestLine: "GET / HTTP/1.1", method: "GET", uri: "/", port: -1, path: "/", pathname: "/",
-			version: "1.1", headers: []header{{"Host", "x"}, {"X-!#$%&'*+.^_`|~09az", "v"}},
-		},
+		want: rootRequest([]header{{"Host", "x"}, {"X-!#$%&'*+.^_`|~09az", "v"}}),
 	},
 	{
 		name: "empty Host on HTTP/1.1",
 		head: "GET / HTTP/1.1\r\nhOsT:\r\n\r\n",
-		want: httpRequest{
-			requestLine: "GET / HTTP/1.1", method: "GET", uri: "/", port: -1, path: "/", pathname: "/",
-			version: "1.1", headers: []header{{"hOsT", ""}},
-		},
+		want: rootRequest([]header{{"hOsT", ""}}),
 	},
 	{
 		name: "Host with IPv6 literal",
 		head: "GET / HTTP/1.1\r\nHost: [2001:db8::1]:8080\r\n\r\n",
-		want: httpRequest{
-			requestLine: "GET / HTTP/1.1", method: "GET", uri: "/", port: -1, path: "/", pathname: "/",
-			version: "1.1", headers: []header{{"Host", "[2001:db8::1]:8080"}},
-		},
+		want: rootRequest([]header{{"Host", "[2001:db8::1]:8080"}}),
 	},
 	{
 		name: "request-target of exactly 8192 bytes",
@@ -340,10 +322,7 @@ var goodRequests = []goodCase{
 	{
 		name: "256 headers",
 		head: "GET / HTTP/1.1\r\nHost: x\r\n" + manyHeaders(255) + "\r\n",
-		want: httpRequest{
-			requestLine: "GET / HTTP/1.1", method: "GET", uri: "/", port: -1, path: "/", pathname: "/",
-			version: "1.1", headers: append([]header{{"Host", "x"}}, manyHeaderFields(255)...),
-		},
+		want: rootRequest(append([]header{{"Host", "x"}}, manyHeaderFields(255)...)),
 	},
 }
 
