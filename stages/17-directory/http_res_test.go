@@ -14,6 +14,12 @@ func fixedClock(t *testing.T) {
 	t.Cleanup(func() { now = saved })
 }
 
+// fixedHeaders are the three headers newHTTPResponse adds, as they read
+// under fixedClock.
+const fixedHeaders = "Date: Sun, 06 Nov 1994 07:49:37 GMT\r\n" +
+	"Server: eXpServer\r\n" +
+	"Access-Control-Allow-Origin: *\r\n"
+
 func TestResponseSerializeGolden(t *testing.T) {
 	fixedClock(t)
 	cases := []struct {
@@ -30,9 +36,7 @@ func TestResponseSerializeGolden(t *testing.T) {
 				return r
 			},
 			want: "HTTP/1.1 200 OK\r\n" +
-				"Date: Sun, 06 Nov 1994 07:49:37 GMT\r\n" +
-				"Server: eXpServer\r\n" +
-				"Access-Control-Allow-Origin: *\r\n" +
+				fixedHeaders +
 				"Content-Type: text/plain\r\n" +
 				"Content-Length: 1242\r\n" +
 				"\r\n",
@@ -46,9 +50,7 @@ func TestResponseSerializeGolden(t *testing.T) {
 				return r
 			},
 			want: "HTTP/1.1 302 Found\r\n" +
-				"Date: Sun, 06 Nov 1994 07:49:37 GMT\r\n" +
-				"Server: eXpServer\r\n" +
-				"Access-Control-Allow-Origin: *\r\n" +
+				fixedHeaders +
 				"Location: http://localhost:8002/\r\n" +
 				"Content-Length: 0\r\n" +
 				"\r\n",
@@ -62,9 +64,7 @@ func TestResponseSerializeGolden(t *testing.T) {
 				return r
 			},
 			want: "HTTP/1.1 404 Not Found\r\n" +
-				"Date: Sun, 06 Nov 1994 07:49:37 GMT\r\n" +
-				"Server: eXpServer\r\n" +
-				"Access-Control-Allow-Origin: *\r\n" +
+				fixedHeaders +
 				"Content-Length: 9\r\n" +
 				"\r\n" +
 				"not here\n",

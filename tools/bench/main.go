@@ -89,6 +89,7 @@ import (
 	"time"
 
 	"expserver-go/common/xpstest"
+	"expserver-go/tools/internal/cli"
 
 	"golang.org/x/sys/unix"
 )
@@ -123,11 +124,7 @@ func (o options) rowList() []string {
 func main() {
 	o, err := parseFlags(os.Args[1:], os.Stderr)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
-		os.Exit(2)
+		os.Exit(cli.Status(err))
 	}
 	if err := run(o, os.Stdout); err != nil {
 		if interrupted.Load() {
@@ -172,49 +169,49 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.BoolVar(&o.quick, "quick", false, fmt.Sprintf("a smoke run: %d rounds, %v of wrk, %v idle, %d connections, %d MiB, unless set otherwise",
 		quickRounds, quickDuration, quickIdle, quickConns, quickBigMiB))
 	fs.StringVar(&o.jsonPath, "json", "", "write the results as JSON to `file` (default tools/bench/results/latest.json)")
-	if err := fs.Parse(args); err != nil {
-		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if o.quick {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		if !set["rounds"] {
-			o.rounds = quickRounds
+	err := cli.Parse(fs, args, func() error {
+		if fs.NArg() > 0 {
+			return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 		}
-		if !set["duration"] {
-			o.duration = quickDuration
+		if o.quick {
+			set := map[string]bool{}
+			fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+			if !set["rounds"] {
+				o.rounds = quickRounds
+			}
+			if !set["duration"] {
+				o.duration = quickDuration
+			}
+			if !set["idle"] {
+				o.idle = quickIdle
+			}
+			if !set["conns"] {
+				o.conns = quickConns
+			}
+			if !set["big-mib"] {
+				bigMiB = quickBigMiB
+			}
 		}
-		if !set["idle"] {
-			o.idle = quickIdle
+		o.bigSize = int64(bigMiB) << 20
+		var err error
+		if o.rows, err = parseRows(rows); err != nil {
+			return err
 		}
-		if !set["conns"] {
-			o.conns = quickConns
+		switch {
+		case o.rounds < 1:
+			return fmt.Errorf("-rounds: want at least 1, got %d", o.rounds)
+		case o.duration < time.Second || o.duration%time.Second != 0:
+			return fmt.Errorf("-duration: want whole seconds, at least 1s, got %v", o.duration)
+		case o.idle <= 0:
+			return fmt.Errorf("-idle: want a positive duration, got %v", o.idle)
+		case o.conns < burstWorkers:
+			return fmt.Errorf("-conns: want at least %d, got %d", burstWorkers, o.conns)
+		case bigMiB < 1:
+			return fmt.Errorf("-big-mib: want at least 1, got %d", bigMiB)
 		}
-		if !set["big-mib"] {
-			bigMiB = quickBigMiB
-		}
-	}
-	o.bigSize = int64(bigMiB) << 20
-	var err error
-	if o.rows, err = parseRows(rows); err != nil {
-		return o, err
-	}
-	switch {
-	case o.rounds < 1:
-		return o, fmt.Errorf("-rounds: want at least 1, got %d", o.rounds)
-	case o.duration < time.Second || o.duration%time.Second != 0:
-		return o, fmt.Errorf("-duration: want whole seconds, at least 1s, got %v", o.duration)
-	case o.idle <= 0:
-		return o, fmt.Errorf("-idle: want a positive duration, got %v", o.idle)
-	case o.conns < burstWorkers:
-		return o, fmt.Errorf("-conns: want at least %d, got %d", burstWorkers, o.conns)
-	case bigMiB < 1:
-		return o, fmt.Errorf("-big-mib: want at least 1, got %d", bigMiB)
-	}
-	return o, nil
+		return nil
+	})
+	return o, err
 }
 
 // parseRows reads a comma-separated list of row numerals.

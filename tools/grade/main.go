@@ -34,6 +34,7 @@ import (
 
 	"expserver-go/common/xpstest"
 	"expserver-go/tests/milestone"
+	"expserver-go/tools/internal/cli"
 )
 
 // The course's fixed ports.
@@ -55,11 +56,7 @@ type options struct {
 func main() {
 	opts, err := parseFlags(os.Args[1:], os.Stderr)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintf(os.Stderr, "grade: %v\n", err)
-		os.Exit(2)
+		os.Exit(cli.Status(err))
 	}
 	code, err := run(opts, os.Stdout)
 	if err != nil {
@@ -84,20 +81,20 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to `file`")
 	fs.StringVar(&o.junitOut, "junit", "", "also write the results as JUnit XML to `file`")
 	fs.StringVar(&o.upstream, "upstream", "go", "the upstream on port 3000: go (tools/upstream, which answers as python3 -m http.server does) or python (python3 -m http.server itself, as in the course's grader; its listen backlog of 5 makes the 500-client check slow)")
-	if err := fs.Parse(args); err != nil {
-		return o, err
-	}
-	switch {
-	case fs.NArg() > 0:
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	case o.stage < milestone.FirstStage || o.stage > milestone.LastStage:
-		return o, fmt.Errorf("-stage: want %d–%d, got %d", milestone.FirstStage, milestone.LastStage, o.stage)
-	case o.bin == "":
-		return o, errors.New("-bin: the binary to grade is required")
-	case o.upstream != "python" && o.upstream != "go":
-		return o, fmt.Errorf("-upstream: want go or python, got %q", o.upstream)
-	}
-	return o, nil
+	err := cli.Parse(fs, args, func() error {
+		switch {
+		case fs.NArg() > 0:
+			return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		case o.stage < milestone.FirstStage || o.stage > milestone.LastStage:
+			return fmt.Errorf("-stage: want %d–%d, got %d", milestone.FirstStage, milestone.LastStage, o.stage)
+		case o.bin == "":
+			return errors.New("-bin: the binary to grade is required")
+		case o.upstream != "python" && o.upstream != "go":
+			return fmt.Errorf("-upstream: want go or python, got %q", o.upstream)
+		}
+		return nil
+	})
+	return o, err
 }
 
 // cases returns the stage's graded milestones (lessons are not graded)

@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"expserver-go/tools/internal/cli"
 	"expserver-go/tools/internal/stagefs"
 )
 
@@ -48,11 +49,8 @@ func run(root string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: stagediff [-stat] N | stagediff -write [N] | stagediff -check [N]")
 		fl.PrintDefaults()
 	}
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if err := cli.Parse(fl, args, nil); err != nil {
+		return cli.Status(err)
 	}
 	m, chosen := modeDiff, 0
 	for flagMode, on := range map[mode]bool{modeStat: *stat, modeWrite: *write, modeCheck: *check} {

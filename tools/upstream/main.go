@@ -49,7 +49,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -60,6 +59,7 @@ import (
 	"syscall"
 
 	"expserver-go/common/netaddr"
+	"expserver-go/tools/internal/cli"
 
 	"golang.org/x/sys/unix"
 )
@@ -81,32 +81,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: upstream [-port 3000] [-bind 127.0.0.1] [-d DIR] [-backlog 1024] [PORT]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+	err := cli.Parse(fs, args, func() error {
+		switch fs.NArg() {
+		case 0:
+		case 1:
+			p, err := strconv.Atoi(fs.Arg(0))
+			if err != nil {
+				return fmt.Errorf("port %q: not a number", fs.Arg(0))
+			}
+			*port = p
+		default:
+			return fmt.Errorf("unexpected arguments %q", fs.Args()[1:])
 		}
-		return 2
-	}
-	switch fs.NArg() {
-	case 0:
-	case 1:
-		p, err := strconv.Atoi(fs.Arg(0))
-		if err != nil {
-			fmt.Fprintf(stderr, "upstream: port %q: not a number\n", fs.Arg(0))
-			return 2
+		if *backlog < 1 {
+			return fmt.Errorf("-backlog %d: must be at least 1", *backlog)
 		}
-		*port = p
-	default:
-		fmt.Fprintf(stderr, "upstream: unexpected arguments %q\n", fs.Args()[1:])
-		return 2
-	}
-	if *backlog < 1 {
-		fmt.Fprintf(stderr, "upstream: -backlog %d: must be at least 1\n", *backlog)
-		return 2
-	}
-	if st, err := os.Stat(*dir); err != nil || !st.IsDir() {
-		fmt.Fprintf(stderr, "upstream: -d %s: not a directory\n", *dir)
-		return 2
+		if st, err := os.Stat(*dir); err != nil || !st.IsDir() {
+			return fmt.Errorf("-d %s: not a directory", *dir)
+		}
+		return nil
+	})
+	if err != nil {
+		return cli.Status(err)
 	}
 
 	ln, err := listen(*bind, *port, *backlog)
