@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -14,9 +13,10 @@ import (
 	"expserver-go/common/xpstest"
 )
 
-// runConfigured runs our stage n binary with args in dir and returns its
-// exit code and what it printed on stderr.
-func runConfigured(t *testing.T, n int, dir string, args ...string) (int, string) {
+// runConfigured runs our stage n binary with args in dir, expecting it to
+// exit by itself within 10 s, and returns its exit code and what it printed
+// on stdout (the log) and on stderr.
+func runConfigured(t *testing.T, n int, dir string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	bin, err := xpstest.BuildStage(n)
 	if err != nil {
@@ -24,8 +24,8 @@ func runConfigured(t *testing.T, n int, dir string, args ...string) (int, string
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	var outBuf, errBuf strings.Builder
+	cmd.Stdout, cmd.Stderr = &outBuf, &errBuf
 	done := make(chan error, 1)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -38,7 +38,7 @@ func runConfigured(t *testing.T, n int, dir string, args ...string) (int, string
 		<-done
 		t.Fatalf("stage %d %q did not exit", n, args)
 	}
-	return cmd.ProcessState.ExitCode(), stderr.String()
+	return cmd.ProcessState.ExitCode(), outBuf.String(), errBuf.String()
 }
 
 // TestBadConfigs starts stages 16 and 17 with broken configs: each must
@@ -72,7 +72,7 @@ func TestBadConfigs(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tc.doc), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			code, stderr := runConfigured(t, n, dir, path)
+			code, _, stderr := runConfigured(t, n, dir, path)
 			want := fmt.Sprintf("%s: %s\n", path, tc.want)
 			if code != 2 || !strings.HasSuffix(stderr, want) || strings.Count(stderr, "\n") != 1 {
 				t.Errorf("stage %d, %s: exit %d, stderr %q; want exit 2 and the one line …%q", n, tc.name, code, stderr, want)
@@ -84,11 +84,11 @@ func TestBadConfigs(t *testing.T) {
 func TestConfigCommandLine(t *testing.T) {
 	dir := t.TempDir()
 	for _, n := range []int{16, 17} {
-		code, stderr := runConfigured(t, n, dir, "/nonexistent.json")
+		code, _, stderr := runConfigured(t, n, dir, "/nonexistent.json")
 		if code != 2 || !strings.HasSuffix(stderr, ": /nonexistent.json: no such file or directory\n") || strings.Count(stderr, "\n") != 1 {
 			t.Errorf("stage %d with a missing config: exit %d, stderr %q", n, code, stderr)
 		}
-		code, stderr = runConfigured(t, n, dir)
+		code, _, stderr = runConfigured(t, n, dir)
 		if code != 2 || !strings.Contains(stderr, "usage:") {
 			t.Errorf("stage %d without arguments: exit %d, stderr %q; want the usage and exit 2", n, code, stderr)
 		}
@@ -110,13 +110,8 @@ func TestPortInUse(t *testing.T) {
 	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	bin, err := xpstest.BuildStage(17)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bin, path).CombinedOutput()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(out), fmt.Sprintf("listener 0.0.0.0:%d: bind: address already in use", port)) {
-		t.Fatalf("exit %v, output %q; want exit 1 naming the listener", err, out)
+	code, stdout, stderr := runConfigured(t, 17, dir, path)
+	if out := stdout + stderr; code != 1 || !strings.Contains(out, fmt.Sprintf("listener 0.0.0.0:%d: bind: address already in use", port)) {
+		t.Fatalf("exit %d, output %q; want exit 1 naming the listener", code, out)
 	}
 }

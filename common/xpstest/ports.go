@@ -1,6 +1,7 @@
 package xpstest
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -23,24 +24,58 @@ func PortFree(port int) error {
 	return fmt.Errorf("port %d is in use: %v", port, err)
 }
 
-// PortHolder returns "pid N (command line)" for the process with a socket
-// listening on port, or "" if none can be found.
-func PortHolder(port int) string {
-	inodes := map[string]bool{}
+// ListenSocket is a TCP socket in LISTEN state, as /proc/net/tcp and
+// /proc/net/tcp6 show it.
+type ListenSocket struct {
+	Port  int
+	Addr  string // "0.0.0.0", "::", "127.0.0.1" or "other"
+	Inode string // the socket's inode: /proc/PID/fd links it as "socket:[Inode]"
+}
+
+// ListeningSockets returns every listening TCP socket of this network
+// namespace. A file the kernel does not have (no IPv6) is skipped.
+func ListeningSockets() ([]ListenSocket, error) {
+	var out []ListenSocket
 	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		b, err := os.ReadFile(file)
 		if err != nil {
-			continue
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return nil, err
 		}
 		for _, line := range strings.Split(string(b), "\n")[1:] {
 			f := strings.Fields(line)
-			if len(f) < 10 || f[3] != "0A" {
+			if len(f) < 10 || f[3] != "0A" { // 0A is TCP_LISTEN
 				continue
 			}
-			_, hexPort, _ := strings.Cut(f[1], ":")
-			if p, err := strconv.ParseInt(hexPort, 16, 32); err == nil && int(p) == port {
-				inodes["socket:["+f[9]+"]"] = true
+			hexAddr, hexPort, _ := strings.Cut(f[1], ":")
+			port, err := strconv.ParseInt(hexPort, 16, 32)
+			if err != nil {
+				continue
 			}
+			s := ListenSocket{Port: int(port), Addr: "other", Inode: f[9]}
+			// The address is in hex, in the kernel's byte order.
+			switch strings.Trim(hexAddr, "0") {
+			case "":
+				s.Addr = map[bool]string{true: "0.0.0.0", false: "::"}[len(hexAddr) == 8]
+			case "100007F":
+				s.Addr = "127.0.0.1"
+			}
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// PortHolder returns "pid N (command line)" for the process with a socket
+// listening on port, or "" if none can be found.
+func PortHolder(port int) string {
+	sockets, _ := ListeningSockets()
+	inodes := map[string]bool{}
+	for _, s := range sockets {
+		if s.Port == port {
+			inodes["socket:["+s.Inode+"]"] = true
 		}
 	}
 	if len(inodes) == 0 {

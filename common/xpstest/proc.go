@@ -64,6 +64,33 @@ func RSS(pid int) (int64, error) {
 	return 0, fmt.Errorf("xpstest: /proc/%d/status has no VmRSS", pid)
 }
 
+// SampleRSS samples pid's resident set every interval until the returned
+// function is called, which returns the largest value seen, in bytes.
+func SampleRSS(pid int, every time.Duration) (peak func() int64) {
+	done := make(chan struct{})
+	result := make(chan int64)
+	go func() {
+		var max int64
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			if rss, err := RSS(pid); err == nil && rss > max {
+				max = rss
+			}
+			select {
+			case <-done:
+				result <- max
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() int64 {
+		close(done)
+		return <-result
+	}
+}
+
 // FDCount returns the number of file descriptors the process has open.
 func FDCount(pid int) (int, error) {
 	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))

@@ -75,6 +75,18 @@ func (p *Process) Exited() (bool, error) {
 	}
 }
 
+// Alive returns nil while the process runs, and how it ended once it has:
+// an exit that reported no error still reads "exit status 0".
+func (p *Process) Alive() error {
+	if done, err := p.Exited(); done {
+		if err == nil {
+			return errors.New("exit status 0")
+		}
+		return err
+	}
+	return nil
+}
+
 // Wait waits up to timeout for the process to end and returns its exit code.
 func (p *Process) Wait(timeout time.Duration) (int, error) {
 	select {
@@ -109,7 +121,12 @@ func (p *Process) Stop(timeout time.Duration) (int, error) {
 }
 
 // Kill ends the process and its process group at once and waits for it.
+// A process that has already ended is left alone: its pid, and so its
+// group id, may already belong to another process.
 func (p *Process) Kill() {
+	if p.Alive() != nil {
+		return
+	}
 	_ = syscall.Kill(-p.PID(), syscall.SIGKILL)
 	_ = p.cmd.Process.Kill()
 	<-p.done

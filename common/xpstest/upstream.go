@@ -52,7 +52,7 @@ func (u *Upstream) Start() error {
 		return err
 	}
 	alive := func() error {
-		if done, err := p.Exited(); done {
+		if err := p.Alive(); err != nil {
 			return fmt.Errorf("upstream exited: %v\n%s", err, p.Output())
 		}
 		return nil
@@ -76,11 +76,7 @@ func (u *Upstream) Stop() {
 
 // Running reports whether the upstream process is up.
 func (u *Upstream) Running() bool {
-	if u.proc == nil {
-		return false
-	}
-	done, _ := u.proc.Exited()
-	return !done
+	return u.proc != nil && u.proc.Alive() == nil
 }
 
 // Output returns what the upstream has logged.

@@ -143,6 +143,19 @@ func get(e *Env, target string) (*xpstest.Response, error) {
 	return r, nil
 }
 
+// getTyped GETs target on the first port and requires a 200 with exactly
+// the given Content-Type.
+func getTyped(e *Env, target, contentType string) (*xpstest.Response, error) {
+	r, err := get(e, target)
+	if err != nil {
+		return nil, err
+	}
+	if r.Status != 200 || r.Get("Content-Type") != contentType {
+		return nil, fail(fmt.Sprintf("200 %s for %s", contentType, target), "%d %q", r.Status, r.Get("Content-Type"))
+	}
+	return r, nil
+}
+
 func checkGetSampleTxt(e *Env) error {
 	want, err := sampleTxt(e)
 	if err != nil {
@@ -297,14 +310,7 @@ func checkTraversal(e *Env) error {
 		"/test/../../temp/secret.txt",
 		"/escape.txt",
 	} {
-		c, err := xpstest.Dial(e.Addr(0))
-		if err != nil {
-			return err
-		}
-		c.Write([]byte("GET " + target + " HTTP/1.1\r\nHost: " + e.Addr(0) + "\r\n\r\n"))
-		raw, _ := xpstest.ReadToClose(c, replyTimeout)
-		c.Close()
-		r, err := xpstest.ParseResponse(raw)
+		r, raw, err := xpstest.RoundTrip(e.Addr(0), "GET "+target+" HTTP/1.1\r\nHost: "+e.Addr(0)+"\r\n\r\n", replyTimeout)
 		switch {
 		case err != nil:
 			errs = append(errs, fail("403 or 404 for "+target, "%v", err))

@@ -2,7 +2,6 @@ package milestone
 
 import (
 	"bytes"
-	"fmt"
 	"html"
 	"os"
 	"path/filepath"
@@ -48,12 +47,9 @@ var tableLink = regexp.MustCompile(`<a\s[^>]*href="([^"]*)"`)
 // listingLinks fetches path and returns the hrefs of the links inside its
 // table (where the grader looks: "table tr td a"), HTML-unescaped.
 func listingLinks(e *Env, path string) ([]string, error) {
-	r, err := get(e, path)
+	r, err := getTyped(e, path, "text/html")
 	if err != nil {
 		return nil, err
-	}
-	if r.Status != 200 || r.Get("Content-Type") != "text/html" {
-		return nil, fail("200 text/html for "+path, "%d %q", r.Status, r.Get("Content-Type"))
 	}
 	body := string(r.Body)
 	start, end := strings.Index(body, "<table"), strings.LastIndex(body, "</table>")
@@ -103,12 +99,8 @@ func checkDirectoryWalk(e *Env) error {
 func walk(e *Env, path string, node any) error {
 	switch n := node.(type) {
 	case string:
-		r, err := get(e, path)
-		if err != nil {
+		if _, err := getTyped(e, path, n); err != nil {
 			return err
-		}
-		if r.Status != 200 || r.Get("Content-Type") != n {
-			return fail(fmt.Sprintf("200 %s for %s", n, path), "%d %q", r.Status, r.Get("Content-Type"))
 		}
 	case map[string]any:
 		keys := make([]string, 0, len(n))

@@ -42,15 +42,7 @@ func (s *ServerProcess) Start() error {
 func (s *ServerProcess) PID() int { return s.proc.PID() }
 
 // Alive returns nil while the process runs.
-func (s *ServerProcess) Alive() error {
-	if done, err := s.proc.Exited(); done {
-		if err == nil {
-			return fmt.Errorf("exit status 0")
-		}
-		return err
-	}
-	return nil
-}
+func (s *ServerProcess) Alive() error { return s.proc.Alive() }
 
 // Restart stops the process (killing it if it ignores SIGINT) and starts a
 // new one.
@@ -67,9 +59,7 @@ func (s *ServerProcess) Interrupt() (int, error) {
 // Close ends the process whatever state it is in.
 func (s *ServerProcess) Close() {
 	if s.proc != nil {
-		if done, _ := s.proc.Exited(); !done {
-			s.proc.Kill()
-		}
+		s.proc.Kill()
 	}
 }
 

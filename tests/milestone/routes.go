@@ -45,14 +45,8 @@ var routeMilestones = []Milestone{
 
 func fileType(path, contentType string) func(*Env) error {
 	return func(e *Env) error {
-		r, err := get(e, path)
-		if err != nil {
-			return err
-		}
-		if r.Status != 200 || r.Get("Content-Type") != contentType {
-			return fail("200 and Content-Type "+contentType, "%d and %q", r.Status, r.Get("Content-Type"))
-		}
-		return nil
+		_, err := getTyped(e, path, contentType)
+		return err
 	}
 }
 
@@ -89,16 +83,9 @@ func checkNoRoutes(e *Env) error {
 }
 
 func checkProxyEqualsUpstream(e *Env) error {
-	req := "GET /cat.jpg HTTP/1.1\r\nHost: %s\r\nAccept: */*\r\n\r\n"
-	_, direct, err := xpstest.RoundTrip(e.upstreamAddr(), fmt.Sprintf(req, e.upstreamAddr()), bulkTimeout)
-	if err != nil {
-		return fmt.Errorf("direct request to the upstream: %w", err)
-	}
-	_, relayed, err := xpstest.RoundTrip(e.Addr(1), fmt.Sprintf(req, e.Addr(1)), bulkTimeout)
-	if err != nil {
-		return fail("a response through the proxy", "%v", err)
-	}
-	return sameResponse(direct, relayed)
+	return relayedMatchesDirect(e, 1, func(addr string) string {
+		return "GET /cat.jpg HTTP/1.1\r\nHost: " + addr + "\r\nAccept: */*\r\n\r\n"
+	}, bulkTimeout)
 }
 
 func checkProxyUpstreamDown(e *Env) error {
@@ -139,6 +126,7 @@ var headerLine = regexp.MustCompile(`(?m)^([^:\r\n]+): ?(.*?)\r?$`)
 
 func checkProxyForwardsBody(e *Env) error {
 	body := randomBytes(3 << 20)
+	want := sha256.Sum256(body)
 	type seen struct {
 		head string
 		sum  [32]byte
@@ -147,8 +135,8 @@ func checkProxyForwardsBody(e *Env) error {
 	got := make(chan seen, 1)
 	restore, err := fakeUpstream(e, func(c net.Conn) {
 		head, b, err := readRequest(c)
-		got <- seen{head, sha256.Sum256(b), err}
 		sum := sha256.Sum256(b)
+		got <- seen{head, sum, err}
 		reply := hex.EncodeToString(sum[:])
 		fmt.Fprintf(c, "HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(reply), reply)
 	})
@@ -173,7 +161,7 @@ func checkProxyForwardsBody(e *Env) error {
 	if s.err != nil {
 		return fail("the whole body at the upstream", "%v", s.err)
 	}
-	if s.sum != sha256.Sum256(body) {
+	if s.sum != want {
 		return fail("the body intact at the upstream (sha256)", "different bytes")
 	}
 	headers := map[string]string{}
@@ -183,8 +171,7 @@ func checkProxyForwardsBody(e *Env) error {
 	if headers["host"] != "files.example" || headers["connection"] != "close" {
 		return fail("Host: files.example and Connection: close in the forwarded head", "%q", s.head)
 	}
-	sum := sha256.Sum256(body)
-	if r, err := xpstest.ParseResponse(raw); err != nil || string(r.Body) != hex.EncodeToString(sum[:]) {
+	if r, err := xpstest.ParseResponse(raw); err != nil || string(r.Body) != hex.EncodeToString(want[:]) {
 		return fail("the upstream's reply relayed unchanged", "%s", xpstest.Abbrev(raw, 120))
 	}
 	return nil

@@ -122,7 +122,7 @@ func (b *bench) downloadRow(label string, s *server) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
-	peak := sampleRSS(s.PID(), 50*time.Millisecond)
+	peak := xpstest.SampleRSS(s.PID(), 50*time.Millisecond)
 	var out string
 	cpu, err := cpuDuring(s, func() error {
 		var err error
@@ -154,33 +154,6 @@ func (b *bench) downloadRow(label string, s *server) error {
 	}
 	progress("%s", msg)
 	return b.settle(label, s, base, "ii")
-}
-
-// sampleRSS samples pid's resident set every interval until the returned
-// function is called, which returns the largest value seen.
-func sampleRSS(pid int, every time.Duration) (peak func() int64) {
-	done := make(chan struct{})
-	result := make(chan int64)
-	go func() {
-		var max int64
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			if rss, err := xpstest.RSS(pid); err == nil && rss > max {
-				max = rss
-			}
-			select {
-			case <-done:
-				result <- max
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() int64 {
-		close(done)
-		return <-result
-	}
 }
 
 // acceptTimeout bounds row (vi): a server that has not taken every

@@ -71,7 +71,7 @@ func (s *procSet) run(name string, timeout time.Duration, bin string, args ...st
 // if it is still there after stopGrace. nginx needs the grace to close its
 // files; the others simply exit.
 func stop(p *proc) {
-	if done, _ := p.Exited(); done {
+	if p.Alive() != nil {
 		return
 	}
 	_ = p.Signal(syscall.SIGTERM)

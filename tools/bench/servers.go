@@ -111,7 +111,7 @@ func (s *server) restart(conns int) error {
 
 // alive returns an error carrying the server's last output if it exited.
 func (s *server) alive() error {
-	if done, err := s.Exited(); done {
+	if err := s.Alive(); err != nil {
 		return fmt.Errorf("%s exited (%v)%s", s.name, err, logTail(s.Output(), s.logPath))
 	}
 	return nil
