@@ -2,7 +2,6 @@ package xpstest
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,16 +17,26 @@ func RepoRoot() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	return RootFrom(dir)
+}
+
+// RootFrom returns the root of the expserver-go module that holds dir: the
+// nearest folder at or above it whose go.mod declares that module.
+func RootFrom(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for d := dir; ; {
+		b, err := os.ReadFile(filepath.Join(d, "go.mod"))
 		if err == nil && bytes.HasPrefix(b, []byte("module expserver-go\n")) {
-			return dir, nil
+			return d, nil
 		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("xpstest: not inside the expserver-go repository")
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", fmt.Errorf("xpstest: %s is not inside the expserver-go repository", dir)
 		}
-		dir = parent
+		d = parent
 	}
 }
 
@@ -74,6 +83,22 @@ func Build(pkg string) (string, error) {
 	}
 	built[pkg] = bin
 	return bin, nil
+}
+
+// RemoveBuilds deletes the folder of the binaries Build made in this
+// process; a later Build starts a new one. A test package calls it from
+// TestMain and a tool before it exits, or every run leaves its binaries in
+// the temp folder.
+func RemoveBuilds() error {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if buildDir == "" {
+		return nil
+	}
+	err := os.RemoveAll(buildDir)
+	buildDir = ""
+	clear(built)
+	return err
 }
 
 // BuildStage builds stage n and returns the binary's path.

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -24,18 +25,24 @@ func PortFree(port int) error {
 	return fmt.Errorf("port %d is in use: %v", port, err)
 }
 
-// ListenSocket is a TCP socket in LISTEN state, as /proc/net/tcp and
-// /proc/net/tcp6 show it.
-type ListenSocket struct {
-	Port  int
-	Addr  string // "0.0.0.0", "::", "127.0.0.1" or "other"
+// TCPSocket is a TCP socket as /proc/net/tcp and /proc/net/tcp6 show it.
+type TCPSocket struct {
+	Port  int    // the local port
+	Addr  string // the local address: "0.0.0.0", "::", "127.0.0.1" or "other"
+	State string // "LISTEN", "ESTABLISHED", "CLOSE-WAIT", …
 	Inode string // the socket's inode: /proc/PID/fd links it as "socket:[Inode]"
 }
 
-// ListeningSockets returns every listening TCP socket of this network
-// namespace. A file the kernel does not have (no IPv6) is skipped.
-func ListeningSockets() ([]ListenSocket, error) {
-	var out []ListenSocket
+// tcpStates names the states of /proc/net/tcp, which it writes in hex.
+var tcpStates = map[string]string{
+	"01": "ESTABLISHED", "02": "SYN-SENT", "03": "SYN-RECV", "04": "FIN-WAIT-1", "05": "FIN-WAIT-2",
+	"06": "TIME-WAIT", "07": "CLOSE", "08": "CLOSE-WAIT", "09": "LAST-ACK", "0A": "LISTEN", "0B": "CLOSING",
+}
+
+// TCPSockets returns every TCP socket of this network namespace. A file
+// the kernel does not have (no IPv6) is skipped.
+func TCPSockets() ([]TCPSocket, error) {
+	var out []TCPSocket
 	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -46,7 +53,7 @@ func ListeningSockets() ([]ListenSocket, error) {
 		}
 		for _, line := range strings.Split(string(b), "\n")[1:] {
 			f := strings.Fields(line)
-			if len(f) < 10 || f[3] != "0A" { // 0A is TCP_LISTEN
+			if len(f) < 10 {
 				continue
 			}
 			hexAddr, hexPort, _ := strings.Cut(f[1], ":")
@@ -54,7 +61,7 @@ func ListeningSockets() ([]ListenSocket, error) {
 			if err != nil {
 				continue
 			}
-			s := ListenSocket{Port: int(port), Addr: "other", Inode: f[9]}
+			s := TCPSocket{Port: int(port), Addr: "other", State: tcpStates[f[3]], Inode: f[9]}
 			// The address is in hex, in the kernel's byte order.
 			switch strings.Trim(hexAddr, "0") {
 			case "":
@@ -66,6 +73,12 @@ func ListeningSockets() ([]ListenSocket, error) {
 		}
 	}
 	return out, nil
+}
+
+// ListeningSockets returns the TCP sockets in LISTEN state.
+func ListeningSockets() ([]TCPSocket, error) {
+	all, err := TCPSockets()
+	return slices.DeleteFunc(all, func(s TCPSocket) bool { return s.State != "LISTEN" }), err
 }
 
 // PortHolder returns "pid N (command line)" for the process with a socket

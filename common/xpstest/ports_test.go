@@ -41,3 +41,42 @@ func TestListeningSockets(t *testing.T) {
 		}
 	}
 }
+
+func TestTCPSocketsStates(t *testing.T) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The client's own socket, by inode: its port may also be in use by an
+	// older socket in TIME-WAIT.
+	var link string
+	raw, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Control(func(fd uintptr) { link, err = os.Readlink("/proc/self/fd/" + strconv.Itoa(int(fd))) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	inode := strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")
+	sockets, err := TCPSockets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []TCPSocket
+	for _, s := range sockets {
+		if s.Inode == inode {
+			got = append(got, s)
+		}
+	}
+	want := TCPSocket{Port: c.LocalAddr().(*net.TCPAddr).Port, Addr: "127.0.0.1", State: "ESTABLISHED", Inode: inode}
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("the client's socket: %+v, want [%+v]", got, want)
+	}
+}

@@ -15,24 +15,27 @@ import (
 // captured.
 type Process struct {
 	cmd  *exec.Cmd
-	out  lockedBuffer
+	out  LockedBuffer
 	done chan struct{}
 	err  error // the result of Wait, valid once done is closed
 }
 
-// lockedBuffer collects a process's stdout and stderr while tests read it.
-type lockedBuffer struct {
+// LockedBuffer is a bytes.Buffer that several goroutines may write while
+// another reads it: a process's output, a server's log.
+type LockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (b *LockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+// String returns everything written so far.
+func (b *LockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()

@@ -279,11 +279,7 @@ func run(o options, out io.Writer) (err error) {
 	cleanup := func() {
 		ps.stopAll()
 		os.RemoveAll(tmp)
-		// xpstest builds into a temp dir of its own, which nobody else
-		// removes in a program that is not a test.
-		if dir := filepath.Dir(oursBin); strings.HasPrefix(filepath.Base(dir), "xpstest-bin-") {
-			os.RemoveAll(dir)
-		}
+		xpstest.RemoveBuilds()
 	}
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
@@ -325,7 +321,7 @@ func run(o options, out io.Writer) (err error) {
 	}, t)
 	backlogs := map[string]string{}
 	for _, s := range b.servers {
-		backlogs[s.name] = b.listenBacklog(s.addr)
+		backlogs[s.name] = b.listenBacklog(s.addr())
 	}
 
 	started := time.Now()
@@ -361,7 +357,7 @@ func (b *bench) startServers(tmp, root, oursBin, goBin string) error {
 		if err := s.start(b.o.conns); err != nil {
 			return err
 		}
-		progress("%-8s pid %d on %s, pinned to CPU %d", s.name, s.PID(), s.addr, s.cpu)
+		progress("%-8s pid %d on %s, pinned to CPU %d", s.name, s.PID(), s.addr(), s.cpu)
 	}
 	return nil
 }

@@ -84,7 +84,7 @@ func (b *bench) wrkRow(label, row string, s *server, path string) error {
 		var err error
 		out, err = b.procs.run("wrk", b.o.duration+time.Minute, b.tools.taskset, "-c", strconv.Itoa(clientCPU),
 			b.tools.wrk, "-t2", "-c50", fmt.Sprintf("-d%ds", int(b.o.duration.Seconds())),
-			"-H", "Connection: close", "http://"+s.addr+path)
+			"-H", "Connection: close", "http://"+s.addr()+path)
 		return err
 	})
 	if err != nil {
@@ -127,7 +127,7 @@ func (b *bench) downloadRow(label string, s *server) error {
 	cpu, err := cpuDuring(s, func() error {
 		var err error
 		out, err = b.procs.run("curl", 10*time.Minute, b.tools.taskset, "-c", strconv.Itoa(clientCPU),
-			b.tools.curl, "-sS", "-o", "/dev/null", "-w", curlFormat, "http://"+s.addr+"/"+bigFile)
+			b.tools.curl, "-sS", "-o", "/dev/null", "-w", curlFormat, "http://"+s.addr()+"/"+bigFile)
 		return err
 	})
 	rss := peak()
@@ -195,8 +195,8 @@ func (b *bench) connsRow(label string, s *server) error {
 	}
 
 	start := time.Now()
-	conns, accept, err := burst(s.addr, pid, base+n, n)
-	defer resetAll(conns) // on the error paths; drain has done it otherwise
+	conns, accept, err := burst(s.addr(), pid, base+n, n)
+	defer resetAll(conns) // for the error paths; the others reset before settle, and a second close is harmless
 	if err != nil {
 		if aerr := s.alive(); aerr != nil {
 			return aerr
@@ -286,12 +286,6 @@ func (b *bench) settle(label string, s *server, base int, rows ...string) error 
 	return s.restart(b.o.conns)
 }
 
-// tcpStates names the states of /proc/net/tcp, which it writes in hex.
-var tcpStates = map[string]string{
-	"01": "ESTABLISHED", "02": "SYN-SENT", "03": "SYN-RECV", "04": "FIN-WAIT-1", "05": "FIN-WAIT-2",
-	"06": "TIME-WAIT", "07": "CLOSE", "08": "CLOSE-WAIT", "09": "LAST-ACK", "0A": "LISTEN", "0B": "CLOSING",
-}
-
 // socketStates counts the process's TCP sockets by state, such as
 // "14,402 CLOSE-WAIT, 1 LISTEN", to say what a leak is made of.
 func socketStates(pid int) string {
@@ -305,16 +299,11 @@ func socketStates(pid int) string {
 			inodes[strings.TrimSuffix(inode, "]")] = true
 		}
 	}
+	sockets, _ := xpstest.TCPSockets()
 	counts := map[string]int{}
-	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n")[1:] {
-			if f := strings.Fields(line); len(f) >= 10 && inodes[f[9]] {
-				counts[tcpStates[f[3]]]++
-			}
+	for _, s := range sockets {
+		if inodes[s.Inode] {
+			counts[s.State]++
 		}
 	}
 	states := slices.Collect(maps.Keys(counts))

@@ -11,8 +11,9 @@ import (
 	"expserver-go/common/xpstest"
 )
 
-// stopGrace is how long a process gets to exit after SIGTERM before it is
-// killed.
+// stopGrace is how long a process gets to exit after SIGINT before it and
+// its process group are killed (xpstest.Process.Stop). nginx needs the
+// grace to close its files; the others simply exit.
 const stopGrace = 5 * time.Second
 
 // procSet records every process the bench starts, so that every way out —
@@ -58,26 +59,13 @@ func (s *procSet) run(name string, timeout time.Duration, bin string, args ...st
 	}
 	code, err := p.Wait(timeout)
 	if err != nil {
-		stop(p)
+		p.Stop(stopGrace)
 		return p.Output(), fmt.Errorf("%s did not finish within %v", name, timeout)
 	}
 	if code != 0 {
 		return p.Output(), fmt.Errorf("%s exited with status %d: %s", name, code, strings.TrimSpace(p.Output()))
 	}
 	return p.Output(), nil
-}
-
-// stop ends one process: SIGTERM, then SIGKILL to its whole process group
-// if it is still there after stopGrace. nginx needs the grace to close its
-// files; the others simply exit.
-func stop(p *proc) {
-	if p.Alive() != nil {
-		return
-	}
-	_ = p.Signal(syscall.SIGTERM)
-	if _, err := p.Wait(stopGrace); err != nil {
-		p.Kill()
-	}
 }
 
 // stopAll stops every recorded process, all at once so the grace periods
@@ -89,7 +77,7 @@ func (s *procSet) stopAll() {
 	s.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, p := range procs {
-		wg.Go(func() { stop(p) })
+		wg.Go(func() { p.Stop(stopGrace) })
 	}
 	wg.Wait()
 }

@@ -82,7 +82,6 @@ type server struct {
 	launch func(port int) (*proc, string, error)
 
 	port int
-	addr string // 127.0.0.1:port
 	*proc
 	logPath string
 }
@@ -98,14 +97,14 @@ func (s *server) start(conns int) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
-	s.proc, s.logPath, s.port, s.addr = p, logPath, ports[0], addrOf(ports[0])
+	s.proc, s.logPath, s.port = p, logPath, ports[0]
 	return s.ready(conns)
 }
 
 // restart stops the server and starts it again on a new port, so that the
 // sockets the old one left in TIME_WAIT cannot get in the way.
 func (s *server) restart(conns int) error {
-	stop(s.proc)
+	s.proc.Stop(stopGrace)
 	return s.start(conns)
 }
 
@@ -245,6 +244,9 @@ func oursServer(ps *procSet, t toolPaths, bin, tmp, root string, upstream int) *
 
 func addrOf(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
+// addr is the server's address, 127.0.0.1:port.
+func (s *server) addr() string { return addrOf(s.port) }
+
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // ready waits until the server accepts connections, then checks that it
@@ -252,7 +254,7 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 // answers the files and the proxy path with the right bodies, before
 // anything is timed.
 func (s *server) ready(conns int) error {
-	if err := xpstest.WaitAccepting([]string{s.addr}, 15*time.Second, s.alive); err != nil {
+	if err := xpstest.WaitAccepting([]string{s.addr()}, 15*time.Second, s.alive); err != nil {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
 	// taskset has exec'd the server by the time it accepts; its affinity
@@ -275,7 +277,7 @@ func (s *server) ready(conns int) error {
 		path string
 		size int
 	}{{"/" + smallFile, 1024}, {"/" + tinyFile, 100}, {"/proxy/" + tinyFile, 100}} {
-		resp, err := xpstest.Get(s.addr, c.path, 10*time.Second)
+		resp, err := xpstest.Get(s.addr(), c.path, 10*time.Second)
 		if err != nil {
 			return fmt.Errorf("%s: GET %s: %w", s.name, c.path, err)
 		}

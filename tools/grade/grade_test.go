@@ -16,6 +16,12 @@ import (
 	"expserver-go/tests/broken"
 )
 
+// TestMain removes the binaries the tests built once they have all run.
+func TestMain(m *testing.M) {
+	defer xpstest.RemoveBuilds()
+	m.Run()
+}
+
 // grade runs the tool as `grade -stage N -bin BIN -json … -junit …` would,
 // with the repository's upstream so the result does not depend on python3.
 func grade(t *testing.T, stage int, bin string) (code int, out string, rep report) {

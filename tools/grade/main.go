@@ -126,7 +126,7 @@ func run(o options, out io.Writer) (int, error) {
 		return 2, fmt.Errorf("no case of stage %d matches %q", o.stage, o.match)
 	}
 	python := o.upstream == "python"
-	if o.upstream == "python" && !xpstest.PythonAvailable() {
+	if python && !xpstest.PythonAvailable() {
 		return 2, errors.New("-upstream python: python3 is not installed")
 	}
 
@@ -155,9 +155,12 @@ func run(o options, out io.Writer) (int, error) {
 	go func() {
 		<-interrupted
 		closeEnv()
+		xpstest.RemoveBuilds()
 		fmt.Fprintln(os.Stderr, "grade: interrupted")
 		os.Exit(130)
 	}()
+	// Prepare builds the Go upstream; its binary goes once the run ends.
+	defer xpstest.RemoveBuilds()
 	defer closeEnv()
 	if err != nil {
 		return 1, fmt.Errorf("the server did not start: %w", err)
@@ -188,18 +191,13 @@ func run(o options, out io.Writer) (int, error) {
 		results = append(results, r)
 		fmt.Fprintf(out, "%-3d %-*s %-6s %-6s %s\n", i+1, width, m.ID, official, verdict(r), short(r, 100))
 	}
-	passed := 0
-	for _, r := range results {
-		if r.Err == nil {
-			passed++
-		}
-	}
-	failed := len(results) - passed
-	fmt.Fprintf(out, "\n%d passed, %d failed", passed, failed)
+	elapsed := time.Since(start)
+	report := newReport(o, bin, results, elapsed)
+	fmt.Fprintf(out, "\n%d passed, %d failed", report.Passed, report.Failed)
 	if skipped > 0 {
 		fmt.Fprintf(out, ", %d skipped", skipped)
 	}
-	fmt.Fprintf(out, " (%s)\n", time.Since(start).Round(time.Second))
+	fmt.Fprintf(out, " (%s)\n", elapsed.Round(time.Second))
 	for _, r := range results {
 		if r.Err != nil {
 			fmt.Fprintf(out, "\n%s — %s\n%s\n", r.Milestone.ID, r.Milestone.Title, indent(r.Err.Error(), "  "))
@@ -208,7 +206,6 @@ func run(o options, out io.Writer) (int, error) {
 			}
 		}
 	}
-	report := newReport(o, bin, results, time.Since(start))
 	if o.jsonOut != "" {
 		if err := report.writeJSON(o.jsonOut); err != nil {
 			return 2, err
@@ -219,7 +216,7 @@ func run(o options, out io.Writer) (int, error) {
 			return 2, err
 		}
 	}
-	if failed > 0 {
+	if report.Failed > 0 {
 		return 1, nil
 	}
 	return 0, nil

@@ -15,7 +15,8 @@ import (
 	"fmt"
 	"os"
 
-	"expserver-go/tools/internal/stagefs"
+	"expserver-go/common/xpstest"
+	"expserver-go/tools/internal/cli"
 )
 
 // checks is the list both main and TestRepository run, so the test cannot
@@ -30,15 +31,20 @@ var checks = []struct {
 }
 
 func main() {
-	flag.Usage = func() {
-		fmt.Fprintln(flag.CommandLine.Output(), "usage: go run ./tools/stagecheck\n\nChecks CHANGES manifests, import rules and docs/roadmap.md; prints one problem per line.")
+	fs := flag.NewFlagSet("stagecheck", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: go run ./tools/stagecheck\n\nChecks CHANGES manifests, import rules and docs/roadmap.md; prints one problem per line.")
 	}
-	flag.Parse()
-	if flag.NArg() != 0 {
-		flag.Usage()
-		os.Exit(2)
+	err := cli.Parse(fs, os.Args[1:], func() error {
+		if fs.NArg() != 0 {
+			return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		}
+		return nil
+	})
+	if err != nil {
+		os.Exit(cli.Status(err))
 	}
-	root, err := stagefs.Root(".")
+	root, err := xpstest.RepoRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "stagecheck:", err)
 		os.Exit(1)

@@ -23,9 +23,9 @@ func checkManifests(root string) []string {
 		if s.Num <= stagefs.FirstStage {
 			continue
 		}
-		prev, ok := stagefs.Find(stages, s.Num-1)
-		if !ok {
-			problems = append(problems, problemf("%s: there is no stage %d folder before it; stage folders must be consecutive", s.Dir(), s.Num-1))
+		prev, err := stagefs.Previous(stages, s)
+		if err != nil {
+			problems = append(problems, problemf("%v", err))
 			continue
 		}
 		problems = append(problems, checkManifest(root, prev, s)...)

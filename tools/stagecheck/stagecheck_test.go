@@ -7,13 +7,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"expserver-go/common/xpstest"
-	"expserver-go/tools/internal/stagefs"
 )
 
 // TestRepository runs every check on the real repository, so go test ./...
 // fails on an undeclared edit, a forbidden import or a roadmap mismatch.
 func TestRepository(t *testing.T) {
-	root, err := stagefs.Root(".")
+	root, err := xpstest.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

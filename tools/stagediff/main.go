@@ -24,12 +24,13 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"expserver-go/common/xpstest"
 	"expserver-go/tools/internal/cli"
 	"expserver-go/tools/internal/stagefs"
 )
 
 func main() {
-	root, err := stagefs.Root(".")
+	root, err := xpstest.RepoRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "stagediff:", err)
 		os.Exit(1)
@@ -117,9 +118,9 @@ const (
 
 // runStage does mode m for stage s.
 func runStage(root string, stages []stagefs.Stage, s stagefs.Stage, m mode, stdout io.Writer) error {
-	prev, ok := stagefs.Find(stages, s.Num-1)
-	if !ok {
-		return fmt.Errorf("%s: there is no stage %d folder before it; stage folders must be consecutive", s.Dir(), s.Num-1)
+	prev, err := stagefs.Previous(stages, s)
+	if err != nil {
+		return err
 	}
 	d, err := loadStageDiff(root, prev, s)
 	if err != nil {

@@ -93,6 +93,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		default:
 			return fmt.Errorf("unexpected arguments %q", fs.Args()[1:])
 		}
+		if err := netaddr.CheckPort(*port); err != nil {
+			return err
+		}
 		if *backlog < 1 {
 			return fmt.Errorf("-backlog %d: must be at least 1", *backlog)
 		}

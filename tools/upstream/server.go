@@ -318,11 +318,7 @@ func (x *exchange) echo(n int64) {
 	if _, err := io.ReadFull(x.br, body); err != nil {
 		return
 	}
-	x.logRequest(200)
-	x.writeHead(200, "OK",
-		field{"Content-Type", "application/octet-stream"},
-		field{"Content-Length", strconv.FormatInt(n, 10)})
-	x.c.Write(body)
+	x.respond(200, "OK", body, field{"Content-Type", "application/octet-stream"})
 }
 
 // serveStatic mirrors Python's send_head: directory redirect, index file,
@@ -347,7 +343,6 @@ func (x *exchange) serveStatic() {
 			if query != "" {
 				loc += "?" + query
 			}
-			x.logRequest(301)
 			x.writeHead(301, "Moved Permanently", field{"Location", loc}, field{"Content-Length", "0"})
 			return
 		}
@@ -393,11 +388,9 @@ func (x *exchange) sendFile(name string) {
 	}
 	mtime := st.ModTime().UTC().Truncate(time.Second)
 	if x.notModifiedSince(mtime) {
-		x.logRequest(304)
 		x.writeHead(304, "Not Modified")
 		return
 	}
-	x.logRequest(200)
 	err = x.writeHead(200, "OK",
 		field{"Content-type", mime.TypeByPath(name)},
 		field{"Content-Length", strconv.FormatInt(st.Size(), 10)},
@@ -466,35 +459,35 @@ func (x *exchange) listDirectory(name string) {
 		fmt.Fprintf(&b, "<li><a href=\"%s\">%s</a></li>\n", quote(link), escapeHTML(display))
 	}
 	b.WriteString("</ul>\n<hr>\n</body>\n</html>\n")
-	x.logRequest(200)
-	err = x.writeHead(200, "OK",
-		field{"Content-type", "text/html; charset=utf-8"},
-		field{"Content-Length", strconv.Itoa(b.Len())})
-	if err == nil && x.method != "HEAD" {
-		x.c.Write(b.Bytes())
-	}
+	x.respond(200, "OK", b.Bytes(), field{"Content-type", "text/html; charset=utf-8"})
 }
 
 // sendError answers with Python's error shape: the message doubles as the
 // reason phrase, and the page is announced with Connection: close.
 func (x *exchange) sendError(code int, msg string) {
 	x.logf("code %d, message %s", code, msg)
-	x.logRequest(code)
 	body := fmt.Sprintf("<!DOCTYPE HTML>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"+
 		"<title>Error response</title>\n</head>\n<body>\n<h1>Error response</h1>\n"+
 		"<p>Error code: %d</p>\n<p>Message: %s.</p>\n</body>\n</html>\n", code, escapeHTML(msg))
-	err := x.writeHead(code, msg,
+	x.respond(code, msg, []byte(body),
 		field{"Connection", "close"},
-		field{"Content-Type", "text/html;charset=utf-8"},
-		field{"Content-Length", strconv.Itoa(len(body))})
-	if err == nil && x.method != "HEAD" {
-		io.WriteString(x.c, body)
+		field{"Content-Type", "text/html;charset=utf-8"})
+}
+
+// respond sends a whole response: the head with fields and a
+// Content-Length for body, then body unless the request was HEAD.
+func (x *exchange) respond(code int, reason string, body []byte, fields ...field) {
+	fields = append(fields, field{"Content-Length", strconv.Itoa(len(body))})
+	if err := x.writeHead(code, reason, fields...); err == nil && x.method != "HEAD" {
+		x.c.Write(body)
 	}
 }
 
-// writeHead sends the status line and headers in one write, Server and Date
-// first as Python's send_response does.
+// writeHead logs the request with its status and sends the status line and
+// headers in one write, Server and Date first as Python's send_response
+// does.
 func (x *exchange) writeHead(code int, reason string, fields ...field) error {
+	x.logf("\"%s\" %d -", x.line, code)
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "HTTP/1.0 %d %s\r\n", code, reason)
 	fmt.Fprintf(&b, "Server: %s\r\nDate: %s\r\n", serverName, time.Now().UTC().Format(httpDate))
@@ -504,10 +497,6 @@ func (x *exchange) writeHead(code int, reason string, fields ...field) error {
 	b.WriteString("\r\n")
 	_, err := x.c.Write(b.Bytes())
 	return err
-}
-
-func (x *exchange) logRequest(code int) {
-	x.logf("\"%s\" %d -", x.line, code)
 }
 
 // logf writes one line the way Python's log_message does, control

@@ -17,25 +17,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"expserver-go/common/xpstest"
 )
-
-// lockedBuffer collects the log, which connection goroutines write at once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 var modTime = time.Date(2024, 3, 9, 10, 11, 12, 0, time.UTC)
 
@@ -47,24 +31,19 @@ func fixture(t *testing.T) (dir string, jpg []byte) {
 	dir = filepath.Join(parent, "root")
 	jpg = make([]byte, 300_000)
 	rand.New(rand.NewSource(1)).Read(jpg)
-	files := map[string][]byte{
-		"hello.txt":           []byte("hello, upstream\n"),
-		"pic.jpg":             jpg,
-		"sub/inner.txt":       []byte("inner"),
-		"sub/Deeper/x.pdf":    []byte("%PDF-1.4"),
-		"sub/a b&c.txt":       []byte("odd name"),
-		"site/index.html":     []byte("<!DOCTYPE html><title>site</title>"),
-		"../secret.txt":       []byte("TOP SECRET"),
-		"../outside/leak.txt": []byte("TOP SECRET"),
+	files := map[string]string{
+		"hello.txt":           "hello, upstream\n",
+		"pic.jpg":             string(jpg),
+		"sub/inner.txt":       "inner",
+		"sub/Deeper/x.pdf":    "%PDF-1.4",
+		"sub/a b&c.txt":       "odd name",
+		"site/index.html":     "<!DOCTYPE html><title>site</title>",
+		"../secret.txt":       "TOP SECRET",
+		"../outside/leak.txt": "TOP SECRET",
 	}
-	for name, data := range files {
+	xpstest.WriteTree(t, dir, files)
+	for name := range files {
 		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
 		if err := os.Chtimes(p, modTime, modTime); err != nil {
 			t.Fatal(err)
 		}
@@ -76,13 +55,13 @@ func fixture(t *testing.T) (dir string, jpg []byte) {
 }
 
 // start runs the server in-process on a free port.
-func start(t *testing.T, dir string) (addr string, log *lockedBuffer) {
+func start(t *testing.T, dir string) (addr string, log *xpstest.LockedBuffer) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	log = &lockedBuffer{}
+	log = &xpstest.LockedBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- serve(ln, dir, log) }()
 	t.Cleanup(func() {
@@ -544,10 +523,12 @@ func TestRunBadArguments(t *testing.T) {
 		{"-backlog", "0"},
 		{"abc"},
 		{"1", "2"},
+		{"70000"},
+		{"-port", "-1"},
 	} {
 		var out, errOut bytes.Buffer
-		if code := run(args, &out, &errOut); code != 2 {
-			t.Errorf("run(%q) = %d, want 2 (stderr %q)", args, code, errOut.String())
+		if code := run(args, &out, &errOut); code != 2 || errOut.Len() == 0 {
+			t.Errorf("run(%q) = %d, stderr %q; want 2 and a message", args, code, errOut.String())
 		}
 	}
 }

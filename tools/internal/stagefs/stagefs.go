@@ -44,25 +44,6 @@ type Stage struct {
 // as students see it in messages and diff headers.
 func (s Stage) Dir() string { return path.Join(StagesDir, s.Name) }
 
-// Root returns the nearest directory at or above dir that holds a go.mod,
-// which is the repository root.
-func Root(dir string) (string, error) {
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return "", err
-	}
-	for d := dir; ; {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return "", fmt.Errorf("no go.mod in %s or any folder above it", dir)
-		}
-		d = parent
-	}
-}
-
 // ModulePath returns the module path declared in root/go.mod.
 func ModulePath(root string) (string, error) {
 	data, err := os.ReadFile(filepath.Join(root, "go.mod"))
@@ -118,6 +99,17 @@ func Find(stages []Stage, n int) (Stage, bool) {
 		return Stage{}, false
 	}
 	return stages[i], true
+}
+
+// Previous returns the stage before s, the one its CHANGES manifest and its
+// README diff are written against. Stage folders must be consecutive, so a
+// missing one is an error.
+func Previous(stages []Stage, s Stage) (Stage, error) {
+	prev, ok := Find(stages, s.Num-1)
+	if !ok {
+		return Stage{}, fmt.Errorf("%s: there is no stage %d folder before it; stage folders must be consecutive", s.Dir(), s.Num-1)
+	}
+	return prev, nil
 }
 
 // Files lists the compared files of stage s: every regular file in its

@@ -62,10 +62,6 @@ func TestStagesAndCompare(t *testing.T) {
 	if err != nil || mod != "expserver-go" {
 		t.Errorf("ModulePath = %q, %v", mod, err)
 	}
-	got, err := Root(filepath.Join(root, "stages", "10-pipe", "testdata"))
-	if err != nil || got != root {
-		t.Errorf("Root = %q, %v; want %q", got, err, root)
-	}
 }
 
 func TestDuplicateStageNumber(t *testing.T) {
