@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"html"
 	"net/url"
@@ -14,9 +13,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+	"gotest.tools/v3/golden"
+)
 
 // listingLink matches one link of a listing: the raw href attribute and the
 // raw link text. The listing writes links in exactly this shape, so a
@@ -104,19 +103,9 @@ func TestDirectoryListingGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "listing.golden")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("listing differs from %s (go test -update rewrites it):\n%s", golden, got)
-	}
+	// go test -update rewrites testdata/listing.golden; a difference is
+	// shown as a unified diff.
+	golden.Assert(t, string(got), "listing.golden")
 	again, err := directoryListing(dir, "/docs/")
 	if err != nil || !bytes.Equal(again, got) {
 		t.Errorf("a second listing differs from the first (err %v)", err)
