@@ -1,10 +1,11 @@
 package netaddr
 
 import (
-	"net"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"expserver-go/common/xpstest"
 )
 
 func TestCheckPort(t *testing.T) {
@@ -87,17 +88,8 @@ func TestSetNonblocking(t *testing.T) {
 }
 
 func TestAccept(t *testing.T) {
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	c, err := net.Dial("tcp4", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	f, err := l.(*net.TCPListener).File()
+	l, _ := xpstest.LoopbackPair(t)
+	f, err := l.File()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -87,6 +88,24 @@ func Dial(addr string) (*net.TCPConn, error) {
 		return nil, err
 	}
 	return c.(*net.TCPConn), nil
+}
+
+// LoopbackPair returns a listener on an ephemeral port of 127.0.0.1 and a
+// client connected to it, both closed when the test ends. The connection
+// waits in the listener's queue: accepting it is the caller's to do, or not.
+func LoopbackPair(t testing.TB) (*net.TCPListener, *net.TCPConn) {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	c, err := Dial(l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return l.(*net.TCPListener), c
 }
 
 // ChunkSize is the read size of ReadChunk: what a Node.js socket reads at a

@@ -43,20 +43,11 @@ func TestListeningSockets(t *testing.T) {
 }
 
 func TestTCPSocketsStates(t *testing.T) {
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	c, err := net.Dial("tcp4", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	_, c := LoopbackPair(t)
 	// The client's own socket, by inode: its port may also be in use by an
 	// older socket in TIME-WAIT.
 	var link string
-	raw, err := c.(*net.TCPConn).SyscallConn()
+	raw, err := c.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -153,13 +153,9 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	var o options
 	var rows string
 	var bigMiB int
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(out)
-	fs.Usage = func() {
-		fmt.Fprintln(out, "usage: bench [-rounds N] [-duration D] [-idle D] [-conns N] [-big-mib N] [-rows i,ii,…] [-quick] [-json FILE]")
-		fmt.Fprintln(out, "\nMeasures stage 17 beside nginx and net/http, each pinned to CPU 0, and prints a markdown table.")
-		fs.PrintDefaults()
-	}
+	fs := cli.NewFlagSet("bench", out,
+		"usage: bench [-rounds N] [-duration D] [-idle D] [-conns N] [-big-mib N] [-rows i,ii,…] [-quick] [-json FILE]",
+		"\nMeasures stage 17 beside nginx and net/http, each pinned to CPU 0, and prints a markdown table.")
 	fs.IntVar(&o.rounds, "rounds", 4, "how many `rounds` of every row (the table shows the median and min–max)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each wrk run lasts (rows i and iii), whole seconds")
 	fs.DurationVar(&o.idle, "idle", 30*time.Second, "the idle-CPU window of row v")

@@ -22,7 +22,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -67,13 +66,9 @@ func main() {
 
 func parseFlags(args []string, out io.Writer) (options, error) {
 	var o options
-	fs := flag.NewFlagSet("grade", flag.ContinueOnError)
-	fs.SetOutput(out)
-	fs.Usage = func() {
-		fmt.Fprintln(out, "usage: grade -stage N -bin PATH [-case SUBSTRING] [-long] [-json FILE] [-junit FILE] [-upstream go|python]")
-		fmt.Fprintln(out, "\nRuns stage N's milestone checks against the binary, laid out as the course's grader lays it out.")
-		fs.PrintDefaults()
-	}
+	fs := cli.NewFlagSet("grade", out,
+		"usage: grade -stage N -bin PATH [-case SUBSTRING] [-long] [-json FILE] [-junit FILE] [-upstream go|python]",
+		"\nRuns stage N's milestone checks against the binary, laid out as the course's grader lays it out.")
 	fs.IntVar(&o.stage, "stage", 0, "the `stage` to grade (6–17)")
 	fs.StringVar(&o.bin, "bin", "", "the server `binary` to grade")
 	fs.StringVar(&o.match, "case", "", "run only the cases whose name contains `substring`")

@@ -11,7 +11,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"os"
 
@@ -31,10 +30,8 @@ var checks = []struct {
 }
 
 func main() {
-	fs := flag.NewFlagSet("stagecheck", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: go run ./tools/stagecheck\n\nChecks CHANGES manifests, import rules and docs/roadmap.md; prints one problem per line.")
-	}
+	fs := cli.NewFlagSet("stagecheck", os.Stderr, "usage: go run ./tools/stagecheck",
+		"\nChecks CHANGES manifests, import rules and docs/roadmap.md; prints one problem per line.")
 	err := cli.Parse(fs, os.Args[1:], func() error {
 		if fs.NArg() != 0 {
 			return fmt.Errorf("unexpected argument %q", fs.Arg(0))

@@ -15,7 +15,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -41,15 +40,10 @@ func main() {
 // run is the whole tool with its world passed in, so tests can run it on
 // a fake repository; it returns the exit status.
 func run(root string, args []string, stdout, stderr io.Writer) int {
-	fl := flag.NewFlagSet("stagediff", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := cli.NewFlagSet("stagediff", stderr, "usage: stagediff [-stat] N | stagediff -write [N] | stagediff -check [N]")
 	stat := fl.Bool("stat", false, "print only a per-file summary and a total")
 	write := fl.Bool("write", false, "rewrite the stagediff block of the stage README (every stage if N is omitted)")
 	check := fl.Bool("check", false, "exit 1 if the stagediff block of the stage README is stale (every stage if N is omitted)")
-	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: stagediff [-stat] N | stagediff -write [N] | stagediff -check [N]")
-		fl.PrintDefaults()
-	}
 	if err := cli.Parse(fl, args, nil); err != nil {
 		return cli.Status(err)
 	}

@@ -49,7 +49,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -71,16 +70,11 @@ func main() {
 // run is main without the process around it, so a test can drive the flag
 // handling and read the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("upstream", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("upstream", stderr, "usage: upstream [-port 3000] [-bind 127.0.0.1] [-d DIR] [-backlog 1024] [PORT]")
 	port := fs.Int("port", 3000, "TCP `port` to listen on")
 	bind := fs.String("bind", "127.0.0.1", "IPv4 `address` or host name to bind")
 	dir := fs.String("d", ".", "`directory` to serve")
 	backlog := fs.Int("backlog", 1024, "listen queue `length`")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: upstream [-port 3000] [-bind 127.0.0.1] [-d DIR] [-backlog 1024] [PORT]")
-		fs.PrintDefaults()
-	}
 	err := cli.Parse(fs, args, func() error {
 		switch fs.NArg() {
 		case 0:

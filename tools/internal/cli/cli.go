@@ -8,7 +8,22 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 )
+
+// NewFlagSet returns the flag set of the tool name: it reports to out, and
+// -h prints the usage lines, then every flag with its default.
+func NewFlagSet(name string, out io.Writer, usage ...string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		for _, line := range usage {
+			fmt.Fprintln(out, line)
+		}
+		fs.PrintDefaults()
+	}
+	return fs
+}
 
 // Parse parses args with fs, then runs finish, if any, which completes and
 // checks the values the flags were parsed into. The flag package reports

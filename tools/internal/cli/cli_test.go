@@ -22,9 +22,7 @@ func TestParse(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out strings.Builder
-			fs := flag.NewFlagSet("tool", flag.ContinueOnError)
-			fs.SetOutput(&out)
-			fs.Usage = func() { out.WriteString("usage: tool [-n N]\n") }
+			fs := NewFlagSet("tool", &out, "usage: tool [-n N]")
 			n := fs.Int("n", 1, "a count")
 			err := Parse(fs, tc.args, func() error {
 				if *n < 1 {
