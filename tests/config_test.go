@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 )
 
 // runConfigured runs our stage n binary with args in dir, expecting it to
@@ -18,7 +18,7 @@ import (
 // on stdout (the log) and on stderr.
 func runConfigured(t *testing.T, n int, dir string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	bin, err := xpstest.BuildStage(n)
+	bin, err := harness.BuildStage(n)
 	if err != nil {
 		t.Fatal(err)
 	}

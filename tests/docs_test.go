@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 	"expserver-go/tests/milestone"
 )
 
@@ -49,12 +49,12 @@ func milestonesBlock(n int) string {
 // one generated from the table; `go test ./tests -run TestMilestoneDocs
 // -update` rewrites them.
 func TestMilestoneDocs(t *testing.T) {
-	root, err := xpstest.RepoRoot()
+	root, err := harness.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for n := milestone.FirstStage; n <= milestone.LastStage; n++ {
-		dir, err := xpstest.StageDir(root, n)
+		dir, err := harness.StageDir(root, n)
 		if err != nil {
 			continue
 		}

@@ -3,11 +3,11 @@ package tests
 import (
 	"testing"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 )
 
 // TestMain removes the binaries the tests built once they have all run.
 func TestMain(m *testing.M) {
-	defer xpstest.RemoveBuilds()
+	defer harness.RemoveBuilds()
 	m.Run()
 }

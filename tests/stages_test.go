@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 	"expserver-go/tests/milestone"
 )
 
@@ -19,17 +19,17 @@ import (
 var long = os.Getenv("XPS_LONG") == "1"
 
 func TestStage(t *testing.T) {
-	root, err := xpstest.RepoRoot()
+	root, err := harness.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for n := milestone.FirstStage; n <= milestone.LastStage; n++ {
 		t.Run(fmt.Sprintf("stage-%d", n), func(t *testing.T) {
-			if _, err := xpstest.StageDir(root, n); err != nil {
+			if _, err := harness.StageDir(root, n); err != nil {
 				t.Skip(err)
 			}
 			t.Parallel()
-			bin, err := xpstest.BuildStage(n)
+			bin, err := harness.BuildStage(n)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -46,7 +46,7 @@ func TestStage(t *testing.T) {
 // layout on free ports; report receives each milestone's verdict inside its
 // subtest.
 func runSuite(t *testing.T, n int, bin string, report func(t *testing.T, r milestone.Result)) {
-	free, err := xpstest.FreePorts(5)
+	free, err := harness.FreePorts(5)
 	if err != nil {
 		t.Fatal(err)
 	}

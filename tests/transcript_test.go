@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 	"expserver-go/tests/milestone"
 )
 
@@ -120,18 +120,18 @@ func TestTranscripts(t *testing.T) {
 	if _, err := exec.LookPath("nc"); err != nil {
 		t.Fatal("the transcripts need nc (Debian: netcat-openbsd); .ci/run installs it")
 	}
-	root, err := xpstest.RepoRoot()
+	root, err := harness.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	release, err := xpstest.LockCoursePorts()
+	release, err := harness.LockCoursePorts()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer release()
 	files := []string{filepath.Join(root, "README.md")}
 	for n := milestone.FirstStage; n <= milestone.LastStage; n++ {
-		if dir, err := xpstest.StageDir(root, n); err == nil {
+		if dir, err := harness.StageDir(root, n); err == nil {
 			files = append(files, filepath.Join(root, dir, "README.md"))
 		}
 	}
@@ -185,7 +185,7 @@ func runTranscript(t *testing.T, root, rel string, tr transcript) {
 				t.Fatalf("%s:%d: %s: %v", rel, s.line, cmd, err)
 			}
 			background = append(background, c)
-			if err := xpstest.WaitAccepting(waitPorts(cmd), 60*time.Second, nil); err != nil {
+			if err := harness.WaitAccepting(waitPorts(cmd), 60*time.Second, nil); err != nil {
 				t.Fatalf("%s:%d: %s did not start listening: %v\n%s", rel, s.line, cmd, err, out.String())
 			}
 			continue

@@ -1,11 +1,10 @@
 package netaddr
 
 import (
+	"net"
 	"testing"
 
 	"golang.org/x/sys/unix"
-
-	"expserver-go/common/xpstest"
 )
 
 func TestCheckPort(t *testing.T) {
@@ -88,7 +87,16 @@ func TestSetNonblocking(t *testing.T) {
 }
 
 func TestAccept(t *testing.T) {
-	l, _ := xpstest.LoopbackPair(t)
+	l, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
 	f, err := l.File()
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 )
 
 // testSession builds a session piped to inert peers, as newSession would,
@@ -41,13 +41,13 @@ func feed(s *session, raw string, piece int) {
 }
 
 // responseHead returns the response head waiting in the slot.
-func responseHead(t *testing.T, s *session) *xpstest.Response {
+func responseHead(t *testing.T, s *session) *harness.Response {
 	t.Helper()
 	b, err := s.toClient.Read(s.toClient.Len())
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := xpstest.ParseResponse(b.Bytes())
+	r, err := harness.ParseResponse(b.Bytes())
 	if err != nil {
 		t.Fatalf("slot holds no response: %v", err)
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 )
 
 // testSession builds a session for a client of the listener 0.0.0.0:8001,
@@ -91,7 +91,7 @@ func TestSessionAnswers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, err := xpstest.ParseResponse(b.Bytes())
+			r, err := harness.ParseResponse(b.Bytes())
 			if err != nil {
 				t.Fatalf("%s: %v", tc.name, err)
 			}

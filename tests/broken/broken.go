@@ -13,7 +13,7 @@ import (
 	"strings"
 	"sync"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 )
 
 // A Server is one of our stages with one deliberate defect.
@@ -130,11 +130,11 @@ var buildMu sync.Mutex
 // folder the go command's ./... patterns skip, builds it, and returns the
 // binary and a function that removes the source tree.
 func (b Server) Build() (bin string, cleanup func(), err error) {
-	root, err := xpstest.RepoRoot()
+	root, err := harness.RepoRoot()
 	if err != nil {
 		return "", nil, err
 	}
-	stageDir, err := xpstest.StageDir(root, b.Stage)
+	stageDir, err := harness.StageDir(root, b.Stage)
 	if err != nil {
 		return "", nil, err
 	}
@@ -146,7 +146,7 @@ func (b Server) Build() (bin string, cleanup func(), err error) {
 		os.Remove(filepath.Dir(dir)) // only once it is empty
 	}
 	os.RemoveAll(dir)
-	if err := xpstest.CopyTree(filepath.Join(root, stageDir), dir); err != nil {
+	if err := harness.CopyTree(filepath.Join(root, stageDir), dir); err != nil {
 		return "", cleanup, err
 	}
 	path := filepath.Join(dir, b.file)
@@ -163,7 +163,7 @@ func (b Server) Build() (bin string, cleanup func(), err error) {
 	if err := os.WriteFile(filepath.Join(dir, "broken_helpers.go"), []byte(helpers), 0o644); err != nil {
 		return "", cleanup, err
 	}
-	bin, err = xpstest.Build("tests/_broken/" + b.Name)
+	bin, err = harness.Build("tests/_broken/" + b.Name)
 	return bin, cleanup, err
 }
 

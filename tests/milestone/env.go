@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"time"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 )
 
 // Server is the process under test as the checks see it.
@@ -27,8 +27,8 @@ type Env struct {
 	Host     string // address the checks connect to
 	Ports    [4]int // the four course ports, by role (8001…8004)
 	Server   Server
-	Upstream *xpstest.Upstream // nil for stages without one
-	Layout   *xpstest.Layout
+	Upstream *harness.Upstream // nil for stages without one
+	Layout   *harness.Layout
 	Long     bool // use the official grader's full sizes
 	Logf     func(format string, args ...any)
 }

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 )
 
 // fileMilestones are the checks of the stages with an upstream relay and a
@@ -52,7 +52,7 @@ func sameResponse(direct, relayed []byte) error {
 	d := dateLine.ReplaceAll(direct, []byte("Date: -\r\n"))
 	r := dateLine.ReplaceAll(relayed, []byte("Date: -\r\n"))
 	if !bytes.Equal(d, r) {
-		return fail("the upstream's response byte for byte: "+xpstest.Abbrev(d, 160), "%s", xpstest.Abbrev(r, 160))
+		return fail("the upstream's response byte for byte: "+harness.Abbrev(d, 160), "%s", harness.Abbrev(r, 160))
 	}
 	return nil
 }
@@ -63,11 +63,11 @@ func (e *Env) upstreamAddr() string { return "127.0.0.1:" + strconv.Itoa(e.Upstr
 // through the port with the given role, and compares the responses with
 // sameResponse. request returns the request to send to addr.
 func relayedMatchesDirect(e *Env, role int, request func(addr string) string, timeout time.Duration) error {
-	_, direct, err := xpstest.RoundTrip(e.upstreamAddr(), request(e.upstreamAddr()), timeout)
+	_, direct, err := harness.RoundTrip(e.upstreamAddr(), request(e.upstreamAddr()), timeout)
 	if err != nil {
 		return fmt.Errorf("direct request to the upstream: %w", err)
 	}
-	_, relayed, err := xpstest.RoundTrip(e.Addr(role), request(e.Addr(role)), timeout)
+	_, relayed, err := harness.RoundTrip(e.Addr(role), request(e.Addr(role)), timeout)
 	if err != nil {
 		return fail("a response through the proxy", "%v", err)
 	}
@@ -94,19 +94,19 @@ func checkFileOnConnect(e *Env) error {
 	if err != nil {
 		return err
 	}
-	c, err := xpstest.Dial(e.Addr(1))
+	c, err := harness.Dial(e.Addr(1))
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	got, err := xpstest.ReadChunk(c, replyTimeout)
+	got, err := harness.ReadChunk(c, replyTimeout)
 	if err != nil {
 		return fail(fmt.Sprintf("sample.txt (%d bytes) in the first chunk", len(want)), "%s", describeReadErr(err))
 	}
 	if !bytes.Equal(got, want) {
-		return fail(fmt.Sprintf("sample.txt (%d bytes) in the first chunk", len(want)), "%s", xpstest.Abbrev(got, 80))
+		return fail(fmt.Sprintf("sample.txt (%d bytes) in the first chunk", len(want)), "%s", harness.Abbrev(got, 80))
 	}
-	if rest, err := xpstest.ExpectClose(c, replyTimeout); err != nil || len(rest) > 0 {
+	if rest, err := harness.ExpectClose(c, replyTimeout); err != nil || len(rest) > 0 {
 		return fail("a close after the file", "%d more bytes, %v", len(rest), err)
 	}
 	return nil
@@ -119,7 +119,7 @@ func checkFileAccessRestriction(e *Env) error {
 	if err := os.WriteFile(filepath.Join(e.Layout.Temp, "file.txt"), []byte("Some sample data\n"), 0o644); err != nil {
 		return err
 	}
-	c, err := xpstest.Dial(e.Addr(2))
+	c, err := harness.Dial(e.Addr(2))
 	if err != nil {
 		return err
 	}
@@ -130,7 +130,7 @@ func checkFileAccessRestriction(e *Env) error {
 func checkUpstreamDownSilentClose(e *Env) error {
 	e.Upstream.Stop()
 	defer e.Upstream.Start()
-	c, err := xpstest.Dial(e.Addr(0))
+	c, err := harness.Dial(e.Addr(0))
 	if err != nil {
 		return fail("the connection to be accepted", "%v", err)
 	}
@@ -204,12 +204,12 @@ func randomBytes(n int) []byte {
 func checkLargeFile(e *Env) error {
 	content := randomBytes(50 << 20)
 	return withSampleTxt(e, content, func() error {
-		c, err := xpstest.Dial(e.Addr(1))
+		c, err := harness.Dial(e.Addr(1))
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		got, err := xpstest.ReadToClose(c, bulkTimeout)
+		got, err := harness.ReadToClose(c, bulkTimeout)
 		if err != nil {
 			return fail("50 MiB, then a close", "%d bytes, then %v", len(got), describeReadErr(err))
 		}
@@ -234,14 +234,14 @@ func checkFileShrinksMidSend(e *Env) error {
 
 func checkIdlePorts(e *Env) error {
 	for _, role := range []int{2, 3} {
-		c, err := xpstest.Dial(e.Addr(role))
+		c, err := harness.Dial(e.Addr(role))
 		if err != nil {
 			return err
 		}
 		c.Write([]byte("anyone there?\n"))
-		if got, err := xpstest.ReadChunk(c, 300*time.Millisecond); err == nil {
+		if got, err := harness.ReadChunk(c, 300*time.Millisecond); err == nil {
 			c.Close()
-			return fail("no reply on port "+strconv.Itoa(e.Ports[role]), "%s", xpstest.Abbrev(got, 40))
+			return fail("no reply on port "+strconv.Itoa(e.Ports[role]), "%s", harness.Abbrev(got, 40))
 		}
 		c.Close()
 	}

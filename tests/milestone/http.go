@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 )
 
 // httpMilestones are the checks of the HTTP stages (14–17).
@@ -75,8 +75,8 @@ func requestFor(e *Env, line, accept string) string {
 // firstChunkResponse sends request and parses the first chunk that comes
 // back as an HTTP response, as the grader does: the status line and every
 // header must be in that first chunk.
-func firstChunkResponse(e *Env, request string) (*xpstest.Response, error) {
-	c, err := xpstest.Dial(e.Addr(0))
+func firstChunkResponse(e *Env, request string) (*harness.Response, error) {
+	c, err := harness.Dial(e.Addr(0))
 	if err != nil {
 		return nil, fail("a connection", "%v", err)
 	}
@@ -84,11 +84,11 @@ func firstChunkResponse(e *Env, request string) (*xpstest.Response, error) {
 	if _, err := c.Write([]byte(request)); err != nil {
 		return nil, fail("the request to be sent", "%v", err)
 	}
-	chunk, err := xpstest.ReadChunk(c, replyTimeout)
+	chunk, err := harness.ReadChunk(c, replyTimeout)
 	if err != nil {
 		return nil, fail("a response", "%s", describeReadErr(err))
 	}
-	r, err := xpstest.ParseResponse(chunk)
+	r, err := harness.ParseResponse(chunk)
 	if err != nil {
 		return nil, fail("a whole response head in the first chunk", "%v", err)
 	}
@@ -97,7 +97,7 @@ func firstChunkResponse(e *Env, request string) (*xpstest.Response, error) {
 
 // expectStatus checks the status and that Server is eXpServer, plus the
 // Content-Type when contentType is not empty.
-func expectStatus(r *xpstest.Response, status int, contentType string) error {
+func expectStatus(r *harness.Response, status int, contentType string) error {
 	if r.Status != status {
 		return fail(fmt.Sprintf("status %d", status), "%d %s", r.Status, r.Reason)
 	}
@@ -135,8 +135,8 @@ func rawGraderRequest(format string, status int) func(*Env) error {
 }
 
 // get sends a GET for target on the first port and reads the whole response.
-func get(e *Env, target string) (*xpstest.Response, error) {
-	r, err := xpstest.Get(e.Addr(0), target, bulkTimeout)
+func get(e *Env, target string) (*harness.Response, error) {
+	r, err := harness.Get(e.Addr(0), target, bulkTimeout)
 	if err != nil {
 		return nil, fail("a response to GET "+target, "%v", err)
 	}
@@ -145,7 +145,7 @@ func get(e *Env, target string) (*xpstest.Response, error) {
 
 // getTyped GETs target on the first port and requires a 200 with exactly
 // the given Content-Type.
-func getTyped(e *Env, target, contentType string) (*xpstest.Response, error) {
+func getTyped(e *Env, target, contentType string) (*harness.Response, error) {
 	r, err := get(e, target)
 	if err != nil {
 		return nil, err
@@ -169,7 +169,7 @@ func checkGetSampleTxt(e *Env) error {
 		return err
 	}
 	if !bytes.Equal(r.Body, want) {
-		return fail(fmt.Sprintf("the %d bytes of sample.txt", len(want)), "%s", xpstest.Abbrev(r.Body, 60))
+		return fail(fmt.Sprintf("the %d bytes of sample.txt", len(want)), "%s", harness.Abbrev(r.Body, 60))
 	}
 	if cl := r.Get("Content-Length"); cl != fmt.Sprint(len(want)) {
 		return fail(fmt.Sprintf("Content-Length: %d", len(want)), "Content-Length: %q", cl)
@@ -182,7 +182,7 @@ func checkOneBytePerWrite(e *Env) error {
 	if err != nil {
 		return err
 	}
-	c, err := xpstest.Dial(e.Addr(0))
+	c, err := harness.Dial(e.Addr(0))
 	if err != nil {
 		return err
 	}
@@ -194,11 +194,11 @@ func checkOneBytePerWrite(e *Env) error {
 			return fail("the request to be sent byte by byte", "write %d: %v", i, err)
 		}
 	}
-	raw, err := xpstest.ReadToClose(c, replyTimeout)
+	raw, err := harness.ReadToClose(c, replyTimeout)
 	if err != nil {
 		return fail("a response, then a close", "%v", describeReadErr(err))
 	}
-	r, err := xpstest.ParseResponse(raw)
+	r, err := harness.ParseResponse(raw)
 	if err != nil {
 		return fail("a response", "%v", err)
 	}
@@ -209,7 +209,7 @@ func checkOneBytePerWrite(e *Env) error {
 }
 
 func checkHeadTooLarge(e *Env) error {
-	c, err := xpstest.Dial(e.Addr(0))
+	c, err := harness.Dial(e.Addr(0))
 	if err != nil {
 		return err
 	}
@@ -222,11 +222,11 @@ func checkHeadTooLarge(e *Env) error {
 	// Send from another goroutine: a server may answer and close before it
 	// has read everything, and then this write fails, which is fine.
 	go c.Write([]byte(head))
-	raw, err := xpstest.ReadToClose(c, bulkTimeout)
+	raw, err := harness.ReadToClose(c, bulkTimeout)
 	if len(raw) == 0 {
 		return fail("431 Request Header Fields Too Large", "no response (%v)", describeReadErr(err))
 	}
-	r, perr := xpstest.ParseResponse(raw)
+	r, perr := harness.ParseResponse(raw)
 	if perr != nil {
 		return fail("431 Request Header Fields Too Large", "%v", perr)
 	}
@@ -310,7 +310,7 @@ func checkTraversal(e *Env) error {
 		"/test/../../temp/secret.txt",
 		"/escape.txt",
 	} {
-		r, raw, err := xpstest.RoundTrip(e.Addr(0), "GET "+target+" HTTP/1.1\r\nHost: "+e.Addr(0)+"\r\n\r\n", replyTimeout)
+		r, raw, err := harness.RoundTrip(e.Addr(0), "GET "+target+" HTTP/1.1\r\nHost: "+e.Addr(0)+"\r\n\r\n", replyTimeout)
 		switch {
 		case err != nil:
 			errs = append(errs, fail("403 or 404 for "+target, "%v", err))
@@ -328,7 +328,7 @@ func checkHeadMethod(e *Env) error {
 	if err != nil {
 		return err
 	}
-	r, _, err := xpstest.RoundTrip(e.Addr(0), "HEAD /sample.txt HTTP/1.1\r\nHost: "+e.Addr(0)+"\r\n\r\n", replyTimeout)
+	r, _, err := harness.RoundTrip(e.Addr(0), "HEAD /sample.txt HTTP/1.1\r\nHost: "+e.Addr(0)+"\r\n\r\n", replyTimeout)
 	if err != nil {
 		return fail("a response to HEAD", "%v", err)
 	}
@@ -371,7 +371,7 @@ func checkEncodedSpace(e *Env) error {
 		return err
 	}
 	if r.Status != 200 || !bytes.Equal(r.Body, content) {
-		return fail("200 with the file's content", "%d, %s", r.Status, xpstest.Abbrev(r.Body, 40))
+		return fail("200 with the file's content", "%d, %s", r.Status, harness.Abbrev(r.Body, 40))
 	}
 	return nil
 }
@@ -433,8 +433,8 @@ func checkStandardHeaders(e *Env) error {
 }
 
 // withBrowser runs fn with a headless Chromium.
-func withBrowser(fn func(b *xpstest.Browser) error) error {
-	b, err := xpstest.StartBrowser()
+func withBrowser(fn func(b *harness.Browser) error) error {
+	b, err := harness.StartBrowser()
 	if err != nil {
 		return err
 	}
@@ -457,7 +457,7 @@ func checkBrowserTextAndImage(e *Env) error {
 		return err
 	}
 	base := "http://" + e.Addr(0)
-	return withBrowser(func(b *xpstest.Browser) error {
+	return withBrowser(func(b *harness.Browser) error {
 		if err := b.Navigate(base + "/sample.txt"); err != nil {
 			return fail("the browser to load /sample.txt", "%v", err)
 		}
@@ -466,7 +466,7 @@ func checkBrowserTextAndImage(e *Env) error {
 			return err
 		}
 		if text != string(want) {
-			return fail("the page text to be sample.txt", "%s", xpstest.Abbrev([]byte(text), 60))
+			return fail("the page text to be sample.txt", "%s", harness.Abbrev([]byte(text), 60))
 		}
 		if err := b.Navigate(base + "/cat.jpg"); err != nil {
 			return fail("the browser to load /cat.jpg", "%v", err)

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 )
 
 // listingMilestones are the checks of directory browsing (stage 17).
@@ -54,7 +54,7 @@ func listingLinks(e *Env, path string) ([]string, error) {
 	body := string(r.Body)
 	start, end := strings.Index(body, "<table"), strings.LastIndex(body, "</table>")
 	if start < 0 || end < start {
-		return nil, fail("a <table> of entries in the listing of "+path, "%s", xpstest.Abbrev(r.Body, 80))
+		return nil, fail("a <table> of entries in the listing of "+path, "%s", harness.Abbrev(r.Body, 80))
 	}
 	var links []string
 	for _, m := range tableLink.FindAllStringSubmatch(body[start:end], -1) {
@@ -140,7 +140,7 @@ func checkListingEscapes(e *Env) error {
 		return fail("200 for the listing of /odd names/", "%d", r.Status)
 	}
 	if !bytes.Contains(r.Body, []byte("a&amp;b&lt;c&gt;.txt")) || bytes.Contains(r.Body, []byte("a&b<c>")) {
-		return fail("the name a&b<c>.txt HTML-escaped in the page", "%s", xpstest.Abbrev(r.Body, 200))
+		return fail("the name a&b<c>.txt HTML-escaped in the page", "%s", harness.Abbrev(r.Body, 200))
 	}
 	links, err := listingLinks(e, "/odd%20names/")
 	if err != nil {
@@ -171,7 +171,7 @@ func checkBrowserListing(e *Env) error {
 		return err
 	}
 	base := "http://" + e.Addr(0)
-	return withBrowser(func(b *xpstest.Browser) error {
+	return withBrowser(func(b *harness.Browser) error {
 		if err := b.Navigate(base + "/"); err != nil {
 			return fail("the browser to load the listing of /", "%v", err)
 		}
@@ -196,7 +196,7 @@ func checkBrowserListing(e *Env) error {
 			return err
 		}
 		if text != string(want) {
-			return fail("the text of test/sample.txt", "%s", xpstest.Abbrev([]byte(text), 60))
+			return fail("the text of test/sample.txt", "%s", harness.Abbrev([]byte(text), 60))
 		}
 		return nil
 	})

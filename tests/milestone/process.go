@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 )
 
 // ServerProcess is a server binary started in a course layout. It implements
@@ -17,12 +17,12 @@ type ServerProcess struct {
 	Env   []string // extra environment
 	Host  string   // where it is reached
 	Ports [4]int   // the ports it must accept on once started
-	proc  *xpstest.Process
+	proc  *harness.Process
 }
 
 // Start runs the binary and waits until all four ports accept connections.
 func (s *ServerProcess) Start() error {
-	p, err := xpstest.Start(s.Bin, s.Args, s.Dir, s.Env...)
+	p, err := harness.Start(s.Bin, s.Args, s.Dir, s.Env...)
 	if err != nil {
 		return err
 	}
@@ -31,7 +31,7 @@ func (s *ServerProcess) Start() error {
 	for i, port := range s.Ports {
 		addrs[i] = s.Host + ":" + strconv.Itoa(port)
 	}
-	if err := xpstest.WaitAccepting(addrs, 10*time.Second, s.Alive); err != nil {
+	if err := harness.WaitAccepting(addrs, 10*time.Second, s.Alive); err != nil {
 		p.Kill()
 		return fmt.Errorf("server did not start: %w\n%s", err, tail(p.Output(), 20))
 	}

@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 )
 
 // routeMilestones are the checks of the configured stages (16–17), against
@@ -63,7 +63,7 @@ func checkRedirect(e *Env) error {
 
 func checkRedirectEverything(e *Env) error {
 	for _, path := range []string{"/", "/some/page?x=1", "//"} {
-		r, err := xpstest.Get(e.Addr(2), path, replyTimeout)
+		r, err := harness.Get(e.Addr(2), path, replyTimeout)
 		if err != nil {
 			return fail("a response to "+path, "%v", err)
 		}
@@ -75,7 +75,7 @@ func checkRedirectEverything(e *Env) error {
 }
 
 func checkNoRoutes(e *Env) error {
-	r, err := xpstest.Get(e.Addr(3), "/sample.txt", replyTimeout)
+	r, err := harness.Get(e.Addr(3), "/sample.txt", replyTimeout)
 	if err != nil {
 		return fail("a response", "%v", err)
 	}
@@ -91,7 +91,7 @@ func checkProxyEqualsUpstream(e *Env) error {
 func checkProxyUpstreamDown(e *Env) error {
 	e.Upstream.Stop()
 	defer e.Upstream.Start()
-	r, err := xpstest.Get(e.Addr(1), "/cat.jpg", replyTimeout)
+	r, err := harness.Get(e.Addr(1), "/cat.jpg", replyTimeout)
 	if err != nil {
 		return fail("502 Bad Gateway", "%v", err)
 	}
@@ -144,7 +144,7 @@ func checkProxyForwardsBody(e *Env) error {
 		return err
 	}
 	defer restore()
-	c, err := xpstest.Dial(e.Addr(1))
+	c, err := harness.Dial(e.Addr(1))
 	if err != nil {
 		return err
 	}
@@ -153,7 +153,7 @@ func checkProxyForwardsBody(e *Env) error {
 		fmt.Fprintf(c, "POST /upload HTTP/1.1\r\nHost: files.example\r\nConnection: keep-alive\r\nContent-Length: %d\r\n\r\n", len(body))
 		c.Write(body)
 	}()
-	raw, err := xpstest.ReadToClose(c, bulkTimeout)
+	raw, err := harness.ReadToClose(c, bulkTimeout)
 	if err != nil {
 		return fail("the upstream's reply, then a close", "%d bytes, then %v", len(raw), describeReadErr(err))
 	}
@@ -171,18 +171,18 @@ func checkProxyForwardsBody(e *Env) error {
 	if headers["host"] != "files.example" || headers["connection"] != "close" {
 		return fail("Host: files.example and Connection: close in the forwarded head", "%q", s.head)
 	}
-	if r, err := xpstest.ParseResponse(raw); err != nil || string(r.Body) != hex.EncodeToString(want[:]) {
-		return fail("the upstream's reply relayed unchanged", "%s", xpstest.Abbrev(raw, 120))
+	if r, err := harness.ParseResponse(raw); err != nil || string(r.Body) != hex.EncodeToString(want[:]) {
+		return fail("the upstream's reply relayed unchanged", "%s", harness.Abbrev(raw, 120))
 	}
 	return nil
 }
 
 func checkProxy200(e *Env) error {
-	_, direct, err := xpstest.RoundTrip(e.upstreamAddr(), "GET /cat.jpg HTTP/1.0\r\n\r\n", bulkTimeout)
+	_, direct, err := harness.RoundTrip(e.upstreamAddr(), "GET /cat.jpg HTTP/1.0\r\n\r\n", bulkTimeout)
 	if err != nil {
 		return fmt.Errorf("direct request to the upstream: %w", err)
 	}
-	want, err := xpstest.ParseResponse(direct)
+	want, err := harness.ParseResponse(direct)
 	if err != nil {
 		return err
 	}

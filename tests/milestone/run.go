@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 )
 
 // Target says what to run the suite against and where.
@@ -46,23 +46,23 @@ func Prepare(t Target) (env *Env, close func(), err error) {
 		}
 	}()
 	if t.Fixtures == "" {
-		if t.Fixtures, err = xpstest.Fixtures(); err != nil {
+		if t.Fixtures, err = harness.Fixtures(); err != nil {
 			return nil, close, err
 		}
 	}
-	layout, err := xpstest.NewLayout(t.Fixtures)
+	layout, err := harness.NewLayout(t.Fixtures)
 	if err != nil {
 		return nil, close, err
 	}
 	cleanups = append(cleanups, func() { layout.Remove() })
-	config := xpstest.CourseConfig(t.Ports, "localhost:"+strconv.Itoa(t.UpstreamPort))
+	config := harness.CourseConfig(t.Ports, "localhost:"+strconv.Itoa(t.UpstreamPort))
 	if err := os.WriteFile(filepath.Join(layout.Public, "xps_config.json"), config, 0o644); err != nil {
 		return nil, close, err
 	}
 
 	env = &Env{Stage: t.Stage, Host: t.Host, Ports: t.Ports, Layout: layout, Long: t.Long}
 	if UsesUpstream(t.Stage) {
-		if env.Upstream, err = xpstest.StartUpstream(t.UpstreamPort, layout.Public, t.Python); err != nil {
+		if env.Upstream, err = harness.StartUpstream(t.UpstreamPort, layout.Public, t.Python); err != nil {
 			return nil, close, err
 		}
 		cleanups = append(cleanups, env.Upstream.Stop)

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 )
 
 // inParallel runs fn(0) … fn(n-1) each on its own goroutine and returns
@@ -37,13 +37,13 @@ func concurrentRequests(e *Env, role, n int, request string, want [32]byte, what
 	return firstErrors(inParallel(len(conns), func(i int) error {
 		c := conns[i]
 		c.Write([]byte(request))
-		raw, err := xpstest.ReadToClose(c, bulkTimeout)
+		raw, err := harness.ReadToClose(c, bulkTimeout)
 		if err != nil {
 			return fail("a whole response", "client %d: %d bytes, then %v", i+1, len(raw), describeReadErr(err))
 		}
-		r, err := xpstest.ParseResponse(raw)
+		r, err := harness.ParseResponse(raw)
 		if err != nil || r.Status != 200 || sha256.Sum256(r.Body) != want {
-			return fail("200 with "+what+" (sha256)", "client %d: %s", i+1, xpstest.Abbrev(raw, 60))
+			return fail("200 with "+what+" (sha256)", "client %d: %s", i+1, harness.Abbrev(raw, 60))
 		}
 		return nil
 	}), 3)
@@ -60,19 +60,19 @@ func upstreamDiesMidResponse(role int, request string) func(*Env) error {
 		restore, err := fakeUpstream(e, func(c net.Conn) {
 			readRequest(c)
 			c.Write(partial)
-			xpstest.Reset(c.(*net.TCPConn))
+			harness.Reset(c.(*net.TCPConn))
 		})
 		if err != nil {
 			return err
 		}
 		defer restore()
-		c, err := xpstest.Dial(e.Addr(role))
+		c, err := harness.Dial(e.Addr(role))
 		if err != nil {
 			return err
 		}
 		defer c.Close()
 		c.Write([]byte(strings.ReplaceAll(request, "HOST", e.Addr(role))))
-		got, err := xpstest.ExpectClose(c, bulkTimeout)
+		got, err := harness.ExpectClose(c, bulkTimeout)
 		if err != nil {
 			return fail("the partial response, then a close", "%d bytes, then %v", len(got), describeReadErr(err))
 		}
@@ -80,7 +80,7 @@ func upstreamDiesMidResponse(role int, request string) func(*Env) error {
 		// before the server reads them, so what arrived must be a prefix
 		// of what was sent — never more, never different.
 		if len(got) == 0 || !bytes.HasPrefix(partial, got) {
-			return fail("a prefix of the upstream's partial response, unchanged", "%s", xpstest.Abbrev(got, 80))
+			return fail("a prefix of the upstream's partial response, unchanged", "%s", harness.Abbrev(got, 80))
 		}
 		if err := restore(); err != nil {
 			return err
@@ -92,9 +92,9 @@ func upstreamDiesMidResponse(role int, request string) func(*Env) error {
 // expectSilentClose requires the server to close c without sending a
 // byte; want says what was expected, in a failure.
 func expectSilentClose(c net.Conn, want string) error {
-	got, err := xpstest.ExpectClose(c, replyTimeout)
+	got, err := harness.ExpectClose(c, replyTimeout)
 	if len(got) > 0 {
-		return fail(want, "the server sent %s", xpstest.Abbrev(got, 60))
+		return fail(want, "the server sent %s", harness.Abbrev(got, 60))
 	}
 	if err != nil {
 		return fail(want, "the connection stayed open (%v)", describeReadErr(err))
@@ -107,11 +107,11 @@ func expectSilentClose(c net.Conn, want string) error {
 // returns as first. file names the reply in a failure. On success the
 // caller owns c.
 func midStream(e *Env, role int, request, file string) (c *net.TCPConn, first []byte, err error) {
-	if c, err = xpstest.Dial(e.Addr(role)); err != nil {
+	if c, err = harness.Dial(e.Addr(role)); err != nil {
 		return nil, nil, err
 	}
 	c.Write([]byte(request))
-	if first, err = xpstest.ReadFull(c, 1<<20, replyTimeout); err != nil {
+	if first, err = harness.ReadFull(c, 1<<20, replyTimeout); err != nil {
 		c.Close()
 		return nil, nil, fail(file+" to start arriving", "%v", describeReadErr(err))
 	}
@@ -131,12 +131,12 @@ func leaveMidStream(e *Env, role int, request, file string) error {
 	if err != nil {
 		return err
 	}
-	xpstest.Reset(c)
+	harness.Reset(c)
 	// The file must be closed by the time the client's fds are gone.
 	if err := fdsBackTo(e, pid, base); err != nil {
 		return err
 	}
-	targets, _ := xpstest.FDTargets(pid)
+	targets, _ := harness.FDTargets(pid)
 	for _, t := range targets {
 		if strings.HasSuffix(t, "/"+file) {
 			return fail(file+" closed", "the server still holds %s open", t)
@@ -160,7 +160,7 @@ func fileShrinksMidStream(e *Env, role int, request, path string) error {
 	if err := os.Truncate(path, 1<<20); err != nil {
 		return err
 	}
-	rest, err := xpstest.ExpectClose(c, bulkTimeout)
+	rest, err := harness.ExpectClose(c, bulkTimeout)
 	if err != nil {
 		return fail("the bytes already sent, then a close", "%d bytes, then %v", len(first)+len(rest), describeReadErr(err))
 	}

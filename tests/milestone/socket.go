@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 )
 
 // socketMilestones are the checks of the raw-socket stages (6–13) and the
@@ -93,24 +93,24 @@ func isPalindrome(s []byte) bool {
 // stage's answer to it.
 func roundTrip(e *Env, c net.Conn, in []byte) error {
 	if _, err := c.Write(in); err != nil {
-		return fail("to send "+xpstest.Abbrev(in, 40), "write failed: %v", err)
+		return fail("to send "+harness.Abbrev(in, 40), "write failed: %v", err)
 	}
-	got, err := xpstest.ReadChunk(c, replyTimeout)
+	got, err := harness.ReadChunk(c, replyTimeout)
 	want := expectReply(e.Stage, in)
 	if err != nil {
-		return fail(xpstest.Abbrev(want, 60), "no reply: %v", describeReadErr(err))
+		return fail(harness.Abbrev(want, 60), "no reply: %v", describeReadErr(err))
 	}
 	if !bytes.Equal(got, want) {
-		return fail(xpstest.Abbrev(want, 60), "%s", xpstest.Abbrev(got, 60))
+		return fail(harness.Abbrev(want, 60), "%s", harness.Abbrev(got, 60))
 	}
 	return nil
 }
 
 func describeReadErr(err error) string {
 	switch {
-	case xpstest.IsTimeout(err):
+	case harness.IsTimeout(err):
 		return "nothing arrived in time"
-	case xpstest.IsReset(err):
+	case harness.IsReset(err):
 		return "connection reset"
 	case errors.Is(err, io.EOF):
 		return "connection closed"
@@ -119,7 +119,7 @@ func describeReadErr(err error) string {
 }
 
 func checkBindsAllInterfaces(e *Env) error {
-	listening, err := xpstest.ListeningSockets()
+	listening, err := harness.ListeningSockets()
 	if err != nil {
 		return err
 	}
@@ -149,7 +149,7 @@ func checkBindsAllInterfaces(e *Env) error {
 
 func checkSingleClient(e *Env) error {
 	for _, role := range rawRoles(e.Stage) {
-		c, err := xpstest.Dial(e.Addr(role))
+		c, err := harness.Dial(e.Addr(role))
 		if err != nil {
 			return fail(fmt.Sprintf("a connection to port %d", e.Ports[role]), "%v", err)
 		}
@@ -166,7 +166,7 @@ func checkSingleClient(e *Env) error {
 
 func checkMultipleClients(e *Env) error {
 	return errors.Join(inParallel(10, func(i int) error {
-		c, err := xpstest.Dial(e.Addr(0))
+		c, err := harness.Dial(e.Addr(0))
 		if err != nil {
 			return fail("a connection", "%v", err)
 		}
@@ -179,11 +179,11 @@ func checkMultipleClients(e *Env) error {
 }
 
 func checkErrorHandling(e *Env) error {
-	leaving, err := xpstest.Dial(e.Addr(0))
+	leaving, err := harness.Dial(e.Addr(0))
 	if err != nil {
 		return err
 	}
-	staying, err := xpstest.Dial(e.Addr(0))
+	staying, err := harness.Dial(e.Addr(0))
 	if err != nil {
 		leaving.Close()
 		return err
@@ -193,7 +193,7 @@ func checkErrorHandling(e *Env) error {
 	if err := roundTrip(e, staying, telltaleLine(10)); err != nil {
 		return fmt.Errorf("client connected before the other left: %w", err)
 	}
-	fresh, err := xpstest.Dial(e.Addr(0))
+	fresh, err := harness.Dial(e.Addr(0))
 	if err != nil {
 		return fail("a new connection", "%v", err)
 	}
@@ -212,7 +212,7 @@ type flooder struct {
 }
 
 func startFlood(addr string, total int64) (*flooder, error) {
-	c, err := xpstest.Dial(addr)
+	c, err := harness.Dial(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +236,7 @@ func startFlood(addr string, total int64) (*flooder, error) {
 // This is the state the grader reaches by waiting 5 s.
 func (f *flooder) waitBackedUp(atLeast int64) {
 	last, lastChange := int64(-1), time.Now()
-	xpstest.WaitFor(10*time.Second, func() error {
+	harness.WaitFor(10*time.Second, func() error {
 		select {
 		case <-f.stopped:
 			return nil
@@ -258,7 +258,7 @@ func (f *flooder) waitBackedUp(atLeast int64) {
 
 // stop resets the flooding connection and waits for its writer to return.
 func (f *flooder) stop() {
-	xpstest.Reset(f.conn)
+	harness.Reset(f.conn)
 	<-f.stopped
 }
 
@@ -271,7 +271,7 @@ func checkNonBlocking(e *Env) error {
 	flood.waitBackedUp(64 << 20)
 	e.logf("flooding client sent %d bytes before the second client connected", flood.sent.Load())
 
-	second, err := xpstest.Dial(e.Addr(0))
+	second, err := harness.Dial(e.Addr(0))
 	if err != nil {
 		return fail("the second client to connect", "%v", err)
 	}
@@ -290,22 +290,22 @@ func checkBlocksOnNonReader(e *Env) error {
 	defer flood.stop()
 	flood.waitBackedUp(64 << 20)
 
-	second, err := xpstest.Dial(e.Addr(0))
+	second, err := harness.Dial(e.Addr(0))
 	if err != nil {
 		return err
 	}
 	defer second.Close()
 	second.Write([]byte("hello world\n"))
-	if got, err := xpstest.ReadChunk(second, time.Second); err == nil {
+	if got, err := harness.ReadChunk(second, time.Second); err == nil {
 		return fail("no reply while the server is blocked in send() to the flooding client",
-			"a reply arrived: %s — the server did not block", xpstest.Abbrev(got, 40))
+			"a reply arrived: %s — the server did not block", harness.Abbrev(got, 40))
 	}
 	// Once the flooding client goes away the blocked send fails and the
 	// server catches up with the waiting client.
 	flood.stop()
-	got, err := xpstest.ReadChunk(second, replyTimeout)
+	got, err := harness.ReadChunk(second, replyTimeout)
 	if err != nil || !bytes.Equal(got, expectReply(e.Stage, []byte("hello world\n"))) {
-		return fail("the waiting client answered after the flooder left", "%s (%v)", xpstest.Abbrev(got, 40), err)
+		return fail("the waiting client answered after the flooder left", "%s (%v)", harness.Abbrev(got, 40), err)
 	}
 	return nil
 }
@@ -313,7 +313,7 @@ func checkBlocksOnNonReader(e *Env) error {
 // idleCPU connects one client that sends nothing and measures the server's
 // CPU use over window.
 func idleCPU(e *Env, window time.Duration) (float64, error) {
-	c, err := xpstest.Dial(e.Addr(0))
+	c, err := harness.Dial(e.Addr(0))
 	if err != nil {
 		return 0, err
 	}
@@ -322,7 +322,7 @@ func idleCPU(e *Env, window time.Duration) (float64, error) {
 	if _, err := stableFDs(e, e.Server.PID()); err != nil {
 		return 0, err
 	}
-	meter, err := xpstest.StartCPUMeter(e.Server.PID())
+	meter, err := harness.StartCPUMeter(e.Server.PID())
 	if err != nil {
 		return 0, err
 	}
@@ -361,7 +361,7 @@ func checkMemoryFlat(e *Env) error {
 	role := roles[len(roles)-1]
 	total := e.size(1<<30, 4<<30)
 	const limit = 64 << 20
-	c, err := xpstest.Dial(e.Addr(role))
+	c, err := harness.Dial(e.Addr(role))
 	if err != nil {
 		return err
 	}
@@ -386,7 +386,7 @@ func checkMemoryFlat(e *Env) error {
 		sentSum <- h.Sum(nil)
 	}()
 
-	peak := xpstest.SampleRSS(e.Server.PID(), 50*time.Millisecond)
+	peak := harness.SampleRSS(e.Server.PID(), 50*time.Millisecond)
 
 	// The reader takes 64 KiB at a time and never more than 256 MB/s, so
 	// the server's pipe fills and backpressure has to hold the sender.
@@ -447,13 +447,13 @@ func dialMany(e *Env, n int, addr func(i int) string) ([]*net.TCPConn, error) {
 	}
 	conns := make([]*net.TCPConn, 0, n)
 	for i := range n {
-		c, err := xpstest.Dial(addr(i))
+		c, err := harness.Dial(addr(i))
 		if err != nil {
 			return conns, fail(fmt.Sprintf("%d connections", n), "connection %d failed: %v", i+1, err)
 		}
 		conns = append(conns, c)
 		if i%32 == 31 || i == n-1 {
-			err := xpstest.WaitFor(replyTimeout, func() error {
+			err := harness.WaitFor(replyTimeout, func() error {
 				if k, err := countFDs(e, pid); err != nil || k < base+len(conns) {
 					return fmt.Errorf("the server accepted %d of %d clients", k-base, len(conns))
 				}
@@ -498,7 +498,7 @@ func checkLargeMessage(e *Env) error {
 		msg[i] = alphabet[rand.IntN(len(alphabet))]
 	}
 	msg[size-1] = '\n'
-	c, err := xpstest.Dial(e.Addr(rawRoles(e.Stage)[0]))
+	c, err := harness.Dial(e.Addr(rawRoles(e.Stage)[0]))
 	if err != nil {
 		return err
 	}
@@ -506,7 +506,7 @@ func checkLargeMessage(e *Env) error {
 	// Write while reading: a server that answers chunk by chunk would
 	// otherwise fill both directions and deadlock with us.
 	go c.Write(msg)
-	got, err := xpstest.ReadFull(c, size, bulkTimeout)
+	got, err := harness.ReadFull(c, size, bulkTimeout)
 	if err != nil {
 		return fail("1 MiB back", "%d bytes, then %v", len(got), describeReadErr(err))
 	}
@@ -537,7 +537,7 @@ func checkResetMidReply(e *Env) error {
 		return err
 	}
 	flood.waitBackedUp(2 << 20)
-	other, err := xpstest.Dial(e.Addr(role))
+	other, err := harness.Dial(e.Addr(role))
 	if err != nil {
 		flood.stop()
 		return err
@@ -561,7 +561,7 @@ func checkResetMidReply(e *Env) error {
 // runtime's own (Go's keeps cgroup files open, opened lazily) and are not the
 // server's to release.
 func countFDs(e *Env, pid int) (int, error) {
-	targets, err := xpstest.FDTargets(pid)
+	targets, err := harness.FDTargets(pid)
 	if err != nil {
 		return 0, err
 	}
@@ -580,10 +580,10 @@ func countFDs(e *Env, pid int) (int, error) {
 func stableFDs(e *Env, pid int) (int, error) {
 	last := -1
 	var n int
-	err := xpstest.WaitFor(replyTimeout, func() error {
+	err := harness.WaitFor(replyTimeout, func() error {
 		var err error
 		if n, err = countFDs(e, pid); err != nil {
-			return xpstest.Permanent(err)
+			return harness.Permanent(err)
 		}
 		if n != last {
 			last = n
@@ -597,10 +597,10 @@ func stableFDs(e *Env, pid int) (int, error) {
 // fdsBackTo waits until the server holds no more fds than it did at base.
 func fdsBackTo(e *Env, pid, base int) error {
 	var now int
-	err := xpstest.WaitFor(replyTimeout, func() error {
+	err := harness.WaitFor(replyTimeout, func() error {
 		var err error
 		if now, err = countFDs(e, pid); err != nil {
-			return xpstest.Permanent(err)
+			return harness.Permanent(err)
 		}
 		if now > base {
 			return errors.New("fds still open")
@@ -631,12 +631,12 @@ func probeRole(stage int) int {
 func checkConnectChurn(e *Env) error {
 	addr := e.Addr(probeRole(e.Stage))
 	for i := 0; i < 2000; i++ {
-		c, err := xpstest.Dial(addr)
+		c, err := harness.Dial(addr)
 		if err != nil {
 			return fail("2000 connections accepted", "connection %d: %v", i+1, err)
 		}
 		if i%2 == 0 {
-			xpstest.Reset(c)
+			harness.Reset(c)
 		} else {
 			c.Close()
 		}
@@ -659,7 +659,7 @@ func checkConnectChurn(e *Env) error {
 func probe(e *Env) error {
 	switch {
 	case e.Stage <= 12:
-		c, err := xpstest.Dial(e.Addr(probeRole(e.Stage)))
+		c, err := harness.Dial(e.Addr(probeRole(e.Stage)))
 		if err != nil {
 			return err
 		}

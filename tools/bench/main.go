@@ -88,7 +88,7 @@ import (
 	"syscall"
 	"time"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 	"expserver-go/tools/internal/cli"
 
 	"golang.org/x/sys/unix"
@@ -250,7 +250,7 @@ func run(o options, out io.Writer) (err error) {
 		progress("open-file limit %s: the hard limit, since raising it to %s needs CAP_SYS_RESOURCE", formatCount(int(limit)), formatCount(nofile))
 	}
 	if o.jsonPath == "" {
-		root, err := xpstest.RepoRoot()
+		root, err := harness.RepoRoot()
 		if err != nil {
 			return err
 		}
@@ -259,11 +259,11 @@ func run(o options, out io.Writer) (err error) {
 
 	// Built before the bench pins itself to one CPU, so the builds use both.
 	progress("building stage 17 and tools/bench/gohttp")
-	oursBin, err := xpstest.BuildStage(17)
+	oursBin, err := harness.BuildStage(17)
 	if err != nil {
 		return err
 	}
-	goBin, err := xpstest.Build("tools/bench/gohttp")
+	goBin, err := harness.Build("tools/bench/gohttp")
 	if err != nil {
 		return err
 	}
@@ -275,7 +275,7 @@ func run(o options, out io.Writer) (err error) {
 	cleanup := func() {
 		ps.stopAll()
 		os.RemoveAll(tmp)
-		xpstest.RemoveBuilds()
+		harness.RemoveBuilds()
 	}
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)

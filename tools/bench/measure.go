@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 )
 
 // bench is one run: what it was asked to do, the servers it measures and
@@ -58,14 +58,14 @@ func (b *bench) round(r int) error {
 
 // cpuDuring returns the CPU seconds the server used while f ran.
 func cpuDuring(s *server, f func() error) (float64, error) {
-	before, err := xpstest.CPUTime(s.PID())
+	before, err := harness.CPUTime(s.PID())
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", s.name, err)
 	}
 	if err := f(); err != nil {
 		return 0, err
 	}
-	after, err := xpstest.CPUTime(s.PID())
+	after, err := harness.CPUTime(s.PID())
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w%s", s.name, err, logTail(s.Output(), s.logPath))
 	}
@@ -75,7 +75,7 @@ func cpuDuring(s *server, f func() error) (float64, error) {
 // wrkRow runs rows (i) and (iii): wrk from clientCPU, a new connection per
 // request, and the server's CPU time around it.
 func (b *bench) wrkRow(label, row string, s *server, path string) error {
-	base, err := xpstest.FDCount(s.PID())
+	base, err := harness.FDCount(s.PID())
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
@@ -118,11 +118,11 @@ func (b *bench) wrkRow(label, row string, s *server, path string) error {
 // downloadRow runs row (ii): the big file with curl from clientCPU, the
 // server's RSS sampled every 50 ms for its peak, and its CPU time.
 func (b *bench) downloadRow(label string, s *server) error {
-	base, err := xpstest.FDCount(s.PID())
+	base, err := harness.FDCount(s.PID())
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
-	peak := xpstest.SampleRSS(s.PID(), 50*time.Millisecond)
+	peak := harness.SampleRSS(s.PID(), 50*time.Millisecond)
 	var out string
 	cpu, err := cpuDuring(s, func() error {
 		var err error
@@ -185,11 +185,11 @@ func (b *bench) connsRow(label string, s *server) error {
 		b.res.add("v.idle", s.name, pct)
 		progress("%s (v)   %-8s idle CPU %s%% without connections", label, s.name, formatNumber(pct))
 	}
-	rssIdle, err := xpstest.RSS(pid)
+	rssIdle, err := harness.RSS(pid)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
-	base, err := xpstest.FDCount(pid)
+	base, err := harness.FDCount(pid)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
@@ -206,7 +206,7 @@ func (b *bench) connsRow(label string, s *server) error {
 		resetAll(conns)
 		return b.settle(label, s, base, "iv", "v", "vi")
 	}
-	rssConns, err := xpstest.RSS(pid)
+	rssConns, err := harness.RSS(pid)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
@@ -227,7 +227,7 @@ func (b *bench) connsRow(label string, s *server) error {
 		}
 		b.res.add("v.idle_conns", s.name, pct)
 		progress("%s (v)   %-8s idle CPU %s%% with %s connections", label, s.name, formatNumber(pct), formatCount(n))
-		if fds, err := xpstest.FDCount(pid); err == nil && fds < base+n {
+		if fds, err := harness.FDCount(pid); err == nil && fds < base+n {
 			b.res.flag(s.name, fmt.Sprintf("%s, %s, row (v): the server closed %s of the idle connections during the window",
 				label, s.name, formatCount(base+n-fds)), "v")
 		}
@@ -251,13 +251,13 @@ const (
 // (iii). So the rows are flagged and the server restarted on a new port.
 func (b *bench) settle(label string, s *server, base int, rows ...string) error {
 	fds := 0
-	err := xpstest.WaitFor(settleTime, func() error {
+	err := harness.WaitFor(settleTime, func() error {
 		if err := s.alive(); err != nil {
-			return xpstest.Permanent(err)
+			return harness.Permanent(err)
 		}
-		n, err := xpstest.FDCount(s.PID())
+		n, err := harness.FDCount(s.PID())
 		if err != nil {
-			return xpstest.Permanent(err)
+			return harness.Permanent(err)
 		}
 		fds = n
 		if n > base+fdSlack {
@@ -289,7 +289,7 @@ func (b *bench) settle(label string, s *server, base int, rows ...string) error 
 // socketStates counts the process's TCP sockets by state, such as
 // "14,402 CLOSE-WAIT, 1 LISTEN", to say what a leak is made of.
 func socketStates(pid int) string {
-	targets, err := xpstest.FDTargets(pid)
+	targets, err := harness.FDTargets(pid)
 	if err != nil {
 		return ""
 	}
@@ -299,7 +299,7 @@ func socketStates(pid int) string {
 			inodes[strings.TrimSuffix(inode, "]")] = true
 		}
 	}
-	sockets, _ := xpstest.TCPSockets()
+	sockets, _ := harness.TCPSockets()
 	counts := map[string]int{}
 	for _, s := range sockets {
 		if inodes[s.Inode] {
@@ -320,14 +320,14 @@ func socketStates(pid int) string {
 // Closing one twice only returns an error, which nobody needs.
 func resetAll(conns []*net.TCPConn) {
 	for _, c := range conns {
-		xpstest.Reset(c)
+		harness.Reset(c)
 	}
 }
 
 // idleCPU returns the CPU the process uses over window, as a percentage of
 // one CPU.
 func idleCPU(pid int, window time.Duration) (float64, error) {
-	m, err := xpstest.StartCPUMeter(pid)
+	m, err := harness.StartCPUMeter(pid)
 	if err != nil {
 		return 0, err
 	}
@@ -355,7 +355,7 @@ func burst(addr string, pid, want, n int) ([]*net.TCPConn, time.Duration, error)
 	}()
 	var got *dialed
 	for {
-		fds, err := xpstest.FDCount(pid)
+		fds, err := harness.FDCount(pid)
 		if err != nil {
 			d := <-result
 			return d.conns, 0, err

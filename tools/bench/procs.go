@@ -8,18 +8,18 @@ import (
 	"syscall"
 	"time"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 )
 
 // stopGrace is how long a process gets to exit after SIGINT before it and
-// its process group are killed (xpstest.Process.Stop). nginx needs the
+// its process group are killed (harness.Process.Stop). nginx needs the
 // grace to close its files; the others simply exit.
 const stopGrace = 5 * time.Second
 
 // procSet records every process the bench starts, so that every way out —
 // success, an error, SIGINT or SIGTERM — stops them all by PID, and the end
 // of the run can check that none survived. Processes start through
-// xpstest.Start, which gives each its own process group and a parent-death
+// harness.Start, which gives each its own process group and a parent-death
 // signal, so even a crash of the bench does not leave them running.
 type procSet struct {
 	mu      sync.Mutex
@@ -29,7 +29,7 @@ type procSet struct {
 
 type proc struct {
 	name string
-	*xpstest.Process
+	*harness.Process
 }
 
 // start starts bin and records it. After stopAll it refuses, so that a
@@ -40,7 +40,7 @@ func (s *procSet) start(name, bin string, args []string, dir string, env ...stri
 	if s.stopped {
 		return nil, errors.New("bench is stopping")
 	}
-	p, err := xpstest.Start(bin, args, dir, env...)
+	p, err := harness.Start(bin, args, dir, env...)
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,7 @@ import (
 	"text/template"
 	"time"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 
 	"golang.org/x/sys/unix"
 )
@@ -89,7 +89,7 @@ type server struct {
 // start launches the server on a free port and waits until it is ready for
 // rows that open conns connections.
 func (s *server) start(conns int) error {
-	ports, err := xpstest.FreePorts(1)
+	ports, err := harness.FreePorts(1)
 	if err != nil {
 		return err
 	}
@@ -254,7 +254,7 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 // answers the files and the proxy path with the right bodies, before
 // anything is timed.
 func (s *server) ready(conns int) error {
-	if err := xpstest.WaitAccepting([]string{s.addr()}, 15*time.Second, s.alive); err != nil {
+	if err := harness.WaitAccepting([]string{s.addr()}, 15*time.Second, s.alive); err != nil {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
 	// taskset has exec'd the server by the time it accepts; its affinity
@@ -277,7 +277,7 @@ func (s *server) ready(conns int) error {
 		path string
 		size int
 	}{{"/" + smallFile, 1024}, {"/" + tinyFile, 100}, {"/proxy/" + tinyFile, 100}} {
-		resp, err := xpstest.Get(s.addr(), c.path, 10*time.Second)
+		resp, err := harness.Get(s.addr(), c.path, 10*time.Second)
 		if err != nil {
 			return fmt.Errorf("%s: GET %s: %w", s.name, c.path, err)
 		}

@@ -12,13 +12,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"expserver-go/common/xpstest"
 	"expserver-go/tests/broken"
+	"expserver-go/tests/harness"
 )
 
 // TestMain removes the binaries the tests built once they have all run.
 func TestMain(m *testing.M) {
-	defer xpstest.RemoveBuilds()
+	defer harness.RemoveBuilds()
 	m.Run()
 }
 
@@ -54,7 +54,7 @@ func grade(t *testing.T, stage int, bin string) (code int, out string, rep repor
 
 // TestGradeOurStage grades our own stage 12 binary: every case passes.
 func TestGradeOurStage(t *testing.T) {
-	bin, err := xpstest.BuildStage(12)
+	bin, err := harness.BuildStage(12)
 	if err != nil {
 		t.Fatal(err)
 	}

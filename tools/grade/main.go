@@ -31,7 +31,7 @@ import (
 	"syscall"
 	"time"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 	"expserver-go/tests/milestone"
 	"expserver-go/tools/internal/cli"
 )
@@ -121,18 +121,18 @@ func run(o options, out io.Writer) (int, error) {
 		return 2, fmt.Errorf("no case of stage %d matches %q", o.stage, o.match)
 	}
 	python := o.upstream == "python"
-	if python && !xpstest.PythonAvailable() {
+	if python && !harness.PythonAvailable() {
 		return 2, errors.New("-upstream python: python3 is not installed")
 	}
 
-	release, err := xpstest.LockCoursePorts()
+	release, err := harness.LockCoursePorts()
 	if err != nil {
 		return 2, err
 	}
 	defer release()
 	ports := append(coursePorts[:], upstreamPort)
 	for _, p := range ports {
-		if err := xpstest.PortFree(p); err != nil {
+		if err := harness.PortFree(p); err != nil {
 			return 2, fmt.Errorf("%v; the grader needs ports 8001–8004 and 3000", err)
 		}
 	}
@@ -150,12 +150,12 @@ func run(o options, out io.Writer) (int, error) {
 	go func() {
 		<-interrupted
 		closeEnv()
-		xpstest.RemoveBuilds()
+		harness.RemoveBuilds()
 		fmt.Fprintln(os.Stderr, "grade: interrupted")
 		os.Exit(130)
 	}()
 	// Prepare builds the Go upstream; its binary goes once the run ends.
-	defer xpstest.RemoveBuilds()
+	defer harness.RemoveBuilds()
 	defer closeEnv()
 	if err != nil {
 		return 1, fmt.Errorf("the server did not start: %w", err)
@@ -170,7 +170,7 @@ func run(o options, out io.Writer) (int, error) {
 	start := time.Now()
 	var results []milestone.Result
 	fmt.Fprintf(out, "%-3s %-*s %-6s %-6s %s\n", "#", width, "case", "grader", "result", "details")
-	browser := xpstest.ChromiumPath() != ""
+	browser := harness.ChromiumPath() != ""
 	skipped := 0
 	for i, m := range todo {
 		official := ""

@@ -55,10 +55,10 @@ func stageRule(mod, p string, test bool) string {
 		return "stage servers use raw sockets from golang.org/x/sys/unix, and address resolution lives in common/netaddr"
 	case isStd(mod, p), p == "golang.org/x/sys/unix", within(p, mod+"/common"):
 		return ""
-	case test && (within(p, "github.com/google/go-cmp") || within(p, "gotest.tools/v3")):
+	case test && (within(p, "github.com/google/go-cmp") || within(p, "gotest.tools/v3") || within(p, mod+"/tests/harness")):
 		return ""
 	case test:
-		return "stage tests may import only the standard library, golang.org/x/sys/unix, " + mod + "/common/..., github.com/google/go-cmp and gotest.tools/v3"
+		return "stage tests may import only the standard library, golang.org/x/sys/unix, " + mod + "/common/..., " + mod + "/tests/harness, github.com/google/go-cmp and gotest.tools/v3"
 	}
 	return "stage code may import only the standard library, golang.org/x/sys/unix and " + mod + "/common/..."
 }

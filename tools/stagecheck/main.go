@@ -14,7 +14,7 @@ import (
 	"fmt"
 	"os"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 	"expserver-go/tools/internal/cli"
 )
 
@@ -41,7 +41,7 @@ func main() {
 	if err != nil {
 		os.Exit(cli.Status(err))
 	}
-	root, err := xpstest.RepoRoot()
+	root, err := harness.RepoRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "stagecheck:", err)
 		os.Exit(1)

@@ -6,13 +6,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 )
 
 // TestRepository runs every check on the real repository, so go test ./...
 // fails on an undeclared edit, a forbidden import or a roadmap mismatch.
 func TestRepository(t *testing.T) {
-	root, err := xpstest.RepoRoot()
+	root, err := harness.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,9 @@ func baseTree() map[string]string {
 // writeTree writes files into a fresh temporary repository.
 func writeTree(t *testing.T, files map[string]string) string {
 	root := t.TempDir()
-	xpstest.WriteTree(t, root, files)
+	if err := harness.WriteTree(root, files); err != nil {
+		t.Fatal(err)
+	}
 	return root
 }
 
@@ -224,7 +226,7 @@ func TestChecks(t *testing.T) {
 				f["stages/08-nonblocking/main_test.go"] = "package main\n\nimport (\n\t\"net/http\"\n\t\"github.com/stretchr/testify/assert\"\n)\n"
 			},
 			want: []string{
-				`stagecheck: stages/08-nonblocking/main_test.go:5: imports "github.com/stretchr/testify/assert"; stage tests may import only the standard library, golang.org/x/sys/unix, expserver-go/common/..., github.com/google/go-cmp and gotest.tools/v3`,
+				`stagecheck: stages/08-nonblocking/main_test.go:5: imports "github.com/stretchr/testify/assert"; stage tests may import only the standard library, golang.org/x/sys/unix, expserver-go/common/..., expserver-go/tests/harness, github.com/google/go-cmp and gotest.tools/v3`,
 			},
 		},
 		{

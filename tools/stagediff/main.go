@@ -23,13 +23,13 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 	"expserver-go/tools/internal/cli"
 	"expserver-go/tools/internal/stagefs"
 )
 
 func main() {
-	root, err := xpstest.RepoRoot()
+	root, err := harness.RepoRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "stagediff:", err)
 		os.Exit(1)

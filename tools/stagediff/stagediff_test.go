@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 )
 
 const readme8 = `# Stage 8
@@ -41,7 +41,9 @@ func fakeRepo(t *testing.T) string {
 		"stages/08-nonblocking/testdata/empty": "",
 	}
 	root := t.TempDir()
-	xpstest.WriteTree(t, root, files)
+	if err := harness.WriteTree(root, files); err != nil {
+		t.Fatal(err)
+	}
 	return root
 }
 

@@ -18,7 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 )
 
 var modTime = time.Date(2024, 3, 9, 10, 11, 12, 0, time.UTC)
@@ -41,7 +41,9 @@ func fixture(t *testing.T) (dir string, jpg []byte) {
 		"../secret.txt":       "TOP SECRET",
 		"../outside/leak.txt": "TOP SECRET",
 	}
-	xpstest.WriteTree(t, dir, files)
+	if err := harness.WriteTree(dir, files); err != nil {
+		t.Fatal(err)
+	}
 	for name := range files {
 		p := filepath.Join(dir, name)
 		if err := os.Chtimes(p, modTime, modTime); err != nil {
@@ -55,13 +57,13 @@ func fixture(t *testing.T) (dir string, jpg []byte) {
 }
 
 // start runs the server in-process on a free port.
-func start(t *testing.T, dir string) (addr string, log *xpstest.LockedBuffer) {
+func start(t *testing.T, dir string) (addr string, log *harness.LockedBuffer) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	log = &xpstest.LockedBuffer{}
+	log = &harness.LockedBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- serve(ln, dir, log) }()
 	t.Cleanup(func() {

@@ -7,12 +7,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"expserver-go/common/xpstest"
+	"expserver-go/tests/harness"
 )
 
 func writeFiles(t *testing.T, files map[string]string) string {
 	root := t.TempDir()
-	xpstest.WriteTree(t, root, files)
+	if err := harness.WriteTree(root, files); err != nil {
+		t.Fatal(err)
+	}
 	return root
 }
 

@@ -1,4 +1,4 @@
-package xpstest
+package harness
 
 import (
 	"bytes"
@@ -53,7 +53,7 @@ func Start(bin string, args []string, dir string, env ...string) (*Process, erro
 	p.cmd.Stderr = &p.out
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("xpstest: start %s: %w", bin, err)
+		return nil, fmt.Errorf("harness: start %s: %w", bin, err)
 	}
 	go func() {
 		p.err = p.cmd.Wait()
@@ -95,7 +95,7 @@ func (p *Process) Wait(timeout time.Duration) (int, error) {
 	select {
 	case <-p.done:
 	case <-time.After(timeout):
-		return -1, fmt.Errorf("xpstest: process %d still running after %v", p.PID(), timeout)
+		return -1, fmt.Errorf("harness: process %d still running after %v", p.PID(), timeout)
 	}
 	var ee *exec.ExitError
 	if p.err != nil && !errors.As(p.err, &ee) {
@@ -118,7 +118,7 @@ func (p *Process) Stop(timeout time.Duration) (int, error) {
 	code, err := p.Wait(timeout)
 	if err != nil {
 		p.Kill()
-		return -1, fmt.Errorf("xpstest: process %d ignored SIGINT for %v and was killed", p.PID(), timeout)
+		return -1, fmt.Errorf("harness: process %d ignored SIGINT for %v and was killed", p.PID(), timeout)
 	}
 	return code, nil
 }

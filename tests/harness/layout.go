@@ -1,4 +1,4 @@
-package xpstest
+package harness
 
 import (
 	"encoding/json"
@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"testing"
 )
 
 // Layout is the course's directory layout: the binary runs in App, the web
@@ -126,7 +125,7 @@ func CourseConfig(ports [4]int, upstream string) []byte {
 	}
 	b, err := json.MarshalIndent(cfg, "", "\t")
 	if err != nil {
-		panic(fmt.Sprintf("xpstest: course config: %v", err)) // static data; cannot fail
+		panic(fmt.Sprintf("harness: course config: %v", err)) // static data; cannot fail
 	}
 	return append(b, '\n')
 }
@@ -134,15 +133,15 @@ func CourseConfig(ports [4]int, upstream string) []byte {
 // WriteTree writes files — slash-separated paths relative to root, and their
 // contents — creating the folders on the way. Tests build small fake trees
 // with it.
-func WriteTree(t testing.TB, root string, files map[string]string) {
-	t.Helper()
+func WriteTree(root string, files map[string]string) error {
 	for name, content := range files {
 		p := filepath.Join(root, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
+	return nil
 }

@@ -1,4 +1,4 @@
-package xpstest
+package harness
 
 import (
 	"errors"
@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"syscall"
-	"testing"
 	"time"
 )
 
@@ -24,7 +23,7 @@ func FreePorts(n int) ([]int, error) {
 	for range n {
 		l, err := net.Listen("tcp4", "0.0.0.0:0")
 		if err != nil {
-			return nil, fmt.Errorf("xpstest: free port: %w", err)
+			return nil, fmt.Errorf("harness: free port: %w", err)
 		}
 		ls = append(ls, l)
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
@@ -73,7 +72,7 @@ func WaitAccepting(addrs []string, timeout time.Duration, alive func() error) er
 		for _, a := range addrs {
 			c, err := net.DialTimeout("tcp", a, time.Second)
 			if err != nil {
-				return fmt.Errorf("xpstest: %s does not accept connections: %w", a, err)
+				return fmt.Errorf("harness: %s does not accept connections: %w", a, err)
 			}
 			c.Close()
 		}
@@ -91,21 +90,19 @@ func Dial(addr string) (*net.TCPConn, error) {
 }
 
 // LoopbackPair returns a listener on an ephemeral port of 127.0.0.1 and a
-// client connected to it, both closed when the test ends. The connection
-// waits in the listener's queue: accepting it is the caller's to do, or not.
-func LoopbackPair(t testing.TB) (*net.TCPListener, *net.TCPConn) {
-	t.Helper()
+// client connected to it; the caller closes both. The connection waits in
+// the listener's queue: accepting it is the caller's to do, or not.
+func LoopbackPair() (*net.TCPListener, *net.TCPConn, error) {
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
-	t.Cleanup(func() { l.Close() })
 	c, err := Dial(l.Addr().String())
 	if err != nil {
-		t.Fatal(err)
+		l.Close()
+		return nil, nil, err
 	}
-	t.Cleanup(func() { c.Close() })
-	return l.(*net.TCPListener), c
+	return l.(*net.TCPListener), c, nil
 }
 
 // ChunkSize is the read size of ReadChunk: what a Node.js socket reads at a

@@ -1,4 +1,4 @@
-package xpstest
+package harness
 
 import (
 	"bytes"
@@ -34,7 +34,7 @@ func RootFrom(dir string) (string, error) {
 		}
 		parent := filepath.Dir(d)
 		if parent == d {
-			return "", fmt.Errorf("xpstest: %s is not inside the expserver-go repository", dir)
+			return "", fmt.Errorf("harness: %s is not inside the expserver-go repository", dir)
 		}
 		d = parent
 	}
@@ -45,7 +45,7 @@ func RootFrom(dir string) (string, error) {
 func StageDir(root string, n int) (string, error) {
 	matches, _ := filepath.Glob(filepath.Join(root, "stages", fmt.Sprintf("%02d-*", n)))
 	if len(matches) != 1 {
-		return "", fmt.Errorf("xpstest: want one folder stages/%02d-*, found %d", n, len(matches))
+		return "", fmt.Errorf("harness: want one folder stages/%02d-*, found %d", n, len(matches))
 	}
 	return filepath.Rel(root, matches[0])
 }
@@ -70,7 +70,7 @@ func Build(pkg string) (string, error) {
 		return "", err
 	}
 	if buildDir == "" {
-		if buildDir, err = os.MkdirTemp("", "xpstest-bin-"); err != nil {
+		if buildDir, err = os.MkdirTemp("", "xps-harness-bin-"); err != nil {
 			return "", err
 		}
 	}
@@ -79,7 +79,7 @@ func Build(pkg string) (string, error) {
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("xpstest: go build ./%s: %v\n%s", pkg, err, out)
+		return "", fmt.Errorf("harness: go build ./%s: %v\n%s", pkg, err, out)
 	}
 	built[pkg] = bin
 	return bin, nil

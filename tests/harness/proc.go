@@ -1,4 +1,4 @@
-package xpstest
+package harness
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ func CPUTime(pid int) (time.Duration, error) {
 	utime, err1 := strconv.ParseInt(f[11], 10, 64)
 	stime, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("xpstest: /proc/%d/stat: bad cpu times", pid)
+		return 0, fmt.Errorf("harness: /proc/%d/stat: bad cpu times", pid)
 	}
 	return time.Duration(utime+stime) * time.Second / clockTicks, nil
 }
@@ -37,11 +37,11 @@ func statFields(pid int) ([]string, error) {
 	}
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return nil, fmt.Errorf("xpstest: /proc/%d/stat: malformed", pid)
+		return nil, fmt.Errorf("harness: /proc/%d/stat: malformed", pid)
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 20 {
-		return nil, fmt.Errorf("xpstest: /proc/%d/stat: too few fields", pid)
+		return nil, fmt.Errorf("harness: /proc/%d/stat: too few fields", pid)
 	}
 	return f, nil
 }
@@ -56,12 +56,12 @@ func RSS(pid int) (int64, error) {
 		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("xpstest: /proc/%d/status: VmRSS %q", pid, rest)
+				return 0, fmt.Errorf("harness: /proc/%d/status: VmRSS %q", pid, rest)
 			}
 			return kb * 1024, nil
 		}
 	}
-	return 0, fmt.Errorf("xpstest: /proc/%d/status has no VmRSS", pid)
+	return 0, fmt.Errorf("harness: /proc/%d/status has no VmRSS", pid)
 }
 
 // SampleRSS samples pid's resident set every interval until the returned

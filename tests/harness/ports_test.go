@@ -1,4 +1,4 @@
-package xpstest
+package harness
 
 import (
 	"net"
@@ -43,7 +43,12 @@ func TestListeningSockets(t *testing.T) {
 }
 
 func TestTCPSocketsStates(t *testing.T) {
-	_, c := LoopbackPair(t)
+	l, c, err := LoopbackPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	defer c.Close()
 	// The client's own socket, by inode: its port may also be in use by an
 	// older socket in TIME-WAIT.
 	var link string

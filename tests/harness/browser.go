@@ -1,4 +1,4 @@
-package xpstest
+package harness
 
 import (
 	"bufio"
@@ -58,9 +58,9 @@ func ChromiumPath() string {
 func StartBrowser() (*Browser, error) {
 	path := ChromiumPath()
 	if path == "" {
-		return nil, errors.New("xpstest: chromium is not installed (Debian package chromium)")
+		return nil, errors.New("harness: chromium is not installed (Debian package chromium)")
 	}
-	dataDir, err := os.MkdirTemp("", "xpstest-chromium-")
+	dataDir, err := os.MkdirTemp("", "xps-harness-chromium-")
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +84,7 @@ func StartBrowser() (*Browser, error) {
 	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := b.cmd.Start(); err != nil {
 		os.RemoveAll(dataDir)
-		return nil, fmt.Errorf("xpstest: start chromium: %w", err)
+		return nil, fmt.Errorf("harness: start chromium: %w", err)
 	}
 	inR.Close()
 	outW.Close()
@@ -158,21 +158,21 @@ func (b *Browser) call(session, method string, params any, result any) error {
 		return err
 	}
 	if _, err := b.in.Write(append(raw, 0)); err != nil {
-		return fmt.Errorf("xpstest: chromium: %s: %w", method, err)
+		return fmt.Errorf("harness: chromium: %s: %w", method, err)
 	}
 	select {
 	case m := <-ch:
 		if m.Error != nil {
-			return fmt.Errorf("xpstest: chromium: %s: %s", method, m.Error.Message)
+			return fmt.Errorf("harness: chromium: %s: %s", method, m.Error.Message)
 		}
 		if result != nil {
 			return json.Unmarshal(m.Result, result)
 		}
 		return nil
 	case <-b.done:
-		return fmt.Errorf("xpstest: chromium exited during %s", method)
+		return fmt.Errorf("harness: chromium exited during %s", method)
 	case <-time.After(30 * time.Second):
-		return fmt.Errorf("xpstest: chromium: %s: no answer in 30 s", method)
+		return fmt.Errorf("harness: chromium: %s: no answer in 30 s", method)
 	}
 }
 
@@ -186,9 +186,9 @@ func (b *Browser) waitLoad(timeout time.Duration) error {
 				return nil
 			}
 		case <-deadline:
-			return errors.New("xpstest: chromium: the page did not finish loading")
+			return errors.New("harness: chromium: the page did not finish loading")
 		case <-b.done:
-			return errors.New("xpstest: chromium exited")
+			return errors.New("harness: chromium exited")
 		}
 	}
 }
@@ -214,7 +214,7 @@ func (b *Browser) Navigate(url string) error {
 		return err
 	}
 	if res.ErrorText != "" {
-		return fmt.Errorf("xpstest: chromium: loading %s: %s", url, res.ErrorText)
+		return fmt.Errorf("harness: chromium: loading %s: %s", url, res.ErrorText)
 	}
 	return b.waitLoad(30 * time.Second)
 }
@@ -234,7 +234,7 @@ func (b *Browser) Eval(expression string, result any) error {
 		return err
 	}
 	if res.ExceptionDetails != nil {
-		return fmt.Errorf("xpstest: chromium: %s: %s", expression, res.ExceptionDetails.Text)
+		return fmt.Errorf("harness: chromium: %s: %s", expression, res.ExceptionDetails.Text)
 	}
 	return json.Unmarshal(res.Result.Value, result)
 }
@@ -249,7 +249,7 @@ func (b *Browser) Click(selector string) error {
 		return err
 	}
 	if !found {
-		return fmt.Errorf("xpstest: chromium: no element matches %s", selector)
+		return fmt.Errorf("harness: chromium: no element matches %s", selector)
 	}
 	return b.waitLoad(30 * time.Second)
 }

@@ -1,4 +1,4 @@
-package xpstest
+package harness
 
 import (
 	"bytes"

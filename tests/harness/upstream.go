@@ -1,4 +1,4 @@
-package xpstest
+package harness
 
 import (
 	"fmt"
@@ -34,7 +34,7 @@ func StartUpstream(port int, dir string, python bool) (*Upstream, error) {
 // upstream is an error: a second process could not bind the port.
 func (u *Upstream) Start() error {
 	if u.Running() {
-		return fmt.Errorf("xpstest: the upstream on port %d is already running", u.Port)
+		return fmt.Errorf("harness: the upstream on port %d is already running", u.Port)
 	}
 	var bin string
 	var args []string
