@@ -1,6 +1,7 @@
 package milestone
 
 import (
+	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -31,6 +32,22 @@ type Env struct {
 	Layout   *harness.Layout
 	Long     bool // use the official grader's full sizes
 	Logf     func(format string, args ...any)
+	// Seed makes the checks' random inputs reproducible: the same seed
+	// gives the same inputs. Zero picks one at random (see Rand).
+	Seed uint64
+	rng  *rand.Rand
+}
+
+// Rand returns the source of every random input the checks send, seeded
+// from Seed on first use (a random seed, recorded in Seed, when it is zero).
+func (e *Env) Rand() *rand.Rand {
+	if e.rng == nil {
+		if e.Seed == 0 {
+			e.Seed = rand.Uint64() | 1
+		}
+		e.rng = rand.New(rand.NewPCG(e.Seed, e.Seed>>32|e.Seed<<32))
+	}
+	return e.rng
 }
 
 // Addr returns host:port of the port with the given role (0 for 8001's role).

@@ -2,10 +2,10 @@ package milestone
 
 import (
 	"bytes"
-	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -195,14 +195,21 @@ func withSampleTxt(e *Env, content []byte, fn func() error) error {
 	return fn()
 }
 
-func randomBytes(n int) []byte {
+// randomBytes returns n bytes drawn from the check's random source.
+func randomBytes(r *rand.Rand, n int) []byte {
 	b := make([]byte, n)
-	rand.Read(b)
+	for i := 0; i < n; i += 8 {
+		v := r.Uint64()
+		for j := i; j < min(i+8, n); j++ {
+			b[j] = byte(v)
+			v >>= 8
+		}
+	}
 	return b
 }
 
 func checkLargeFile(e *Env) error {
-	content := randomBytes(50 << 20)
+	content := randomBytes(e.Rand(), 50<<20)
 	return withSampleTxt(e, content, func() error {
 		c, err := harness.Dial(e.Addr(1))
 		if err != nil {
@@ -221,13 +228,13 @@ func checkLargeFile(e *Env) error {
 }
 
 func checkClientLeavesMidFile(e *Env) error {
-	return withSampleTxt(e, randomBytes(50<<20), func() error {
+	return withSampleTxt(e, randomBytes(e.Rand(), 50<<20), func() error {
 		return leaveMidStream(e, 1, "", "sample.txt")
 	})
 }
 
 func checkFileShrinksMidSend(e *Env) error {
-	return withSampleTxt(e, randomBytes(50<<20), func() error {
+	return withSampleTxt(e, randomBytes(e.Rand(), 50<<20), func() error {
 		return fileShrinksMidStream(e, 1, "", filepath.Join(e.Layout.Public, "sample.txt"))
 	})
 }

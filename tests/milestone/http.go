@@ -389,7 +389,7 @@ func checkConcurrent200(e *Env) error {
 // the server must still answer an ordinary request.
 func withBigBin(e *Env, fn func(request, path string) error) error {
 	path := filepath.Join(e.Layout.Public, "big.bin")
-	if err := os.WriteFile(path, randomBytes(50<<20), 0o644); err != nil {
+	if err := os.WriteFile(path, randomBytes(e.Rand(), 50<<20), 0o644); err != nil {
 		return err
 	}
 	defer os.Remove(path)

@@ -125,7 +125,7 @@ func readRequest(c net.Conn) (head string, body []byte, err error) {
 var headerLine = regexp.MustCompile(`(?m)^([^:\r\n]+): ?(.*?)\r?$`)
 
 func checkProxyForwardsBody(e *Env) error {
-	body := randomBytes(3 << 20)
+	body := randomBytes(e.Rand(), 3<<20)
 	want := sha256.Sum256(body)
 	type seen struct {
 		head string

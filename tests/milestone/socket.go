@@ -57,10 +57,10 @@ const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 
 // randomLine returns a random string from the grader's alphabet, of a length
 // drawn uniformly from 0 to max-1, with "\n" appended — the grader's inputs.
-func randomLine(max int) []byte {
-	b := make([]byte, rand.IntN(max), max+1)
+func randomLine(r *rand.Rand, max int) []byte {
+	b := make([]byte, r.IntN(max), max+1)
 	for i := range b {
-		b[i] = alphabet[rand.IntN(len(alphabet))]
+		b[i] = alphabet[r.IntN(len(alphabet))]
 	}
 	return append(b, '\n')
 }
@@ -71,9 +71,9 @@ func randomLine(max int) []byte {
 // characters; a check that sends only one or two lines must not draw the
 // lines any server answers correctly ("\n", "a\n", "aba\n"), or it passes a
 // broken server now and then.
-func telltaleLine(max int) []byte {
+func telltaleLine(r *rand.Rand, max int) []byte {
 	for {
-		b := randomLine(max)
+		b := randomLine(r, max)
 		if s := b[:len(b)-1]; len(s) >= 2 && !isPalindrome(s) {
 			return b
 		}
@@ -154,7 +154,7 @@ func checkSingleClient(e *Env) error {
 			return fail(fmt.Sprintf("a connection to port %d", e.Ports[role]), "%v", err)
 		}
 		for i := 0; i < 1000; i++ {
-			if err := roundTrip(e, c, randomLine(100)); err != nil {
+			if err := roundTrip(e, c, randomLine(e.Rand(), 100)); err != nil {
 				c.Close()
 				return fmt.Errorf("port %d, string %d: %w", e.Ports[role], i+1, err)
 			}
@@ -190,7 +190,7 @@ func checkErrorHandling(e *Env) error {
 	}
 	defer staying.Close()
 	leaving.Close()
-	if err := roundTrip(e, staying, telltaleLine(10)); err != nil {
+	if err := roundTrip(e, staying, telltaleLine(e.Rand(), 10)); err != nil {
 		return fmt.Errorf("client connected before the other left: %w", err)
 	}
 	fresh, err := harness.Dial(e.Addr(0))
@@ -198,7 +198,7 @@ func checkErrorHandling(e *Env) error {
 		return fail("a new connection", "%v", err)
 	}
 	defer fresh.Close()
-	if err := roundTrip(e, fresh, telltaleLine(10)); err != nil {
+	if err := roundTrip(e, fresh, telltaleLine(e.Rand(), 10)); err != nil {
 		return fmt.Errorf("client connected after the other left: %w", err)
 	}
 	return nil
@@ -495,7 +495,7 @@ func checkLargeMessage(e *Env) error {
 	const size = 1 << 20
 	msg := make([]byte, size)
 	for i := range msg {
-		msg[i] = alphabet[rand.IntN(len(alphabet))]
+		msg[i] = alphabet[e.Rand().IntN(len(alphabet))]
 	}
 	msg[size-1] = '\n'
 	c, err := harness.Dial(e.Addr(rawRoles(e.Stage)[0]))
