@@ -1,8 +1,10 @@
 // Stagecheck keeps the stage snapshots honest. It checks that every stage's
-// CHANGES manifest lists exactly what differs from the stage before, that
-// stages and common/ import only what they may, and that the stage folders
-// match the table in docs/roadmap.md. It prints one problem per line and
-// exits 1 if there are any.
+// CHANGES manifest lists exactly what differs from the stage before, file
+// by file and, in Go source, declaration by declaration (so a fix made in
+// one stage and not carried into the next is caught), that stages and
+// common/ import only what they may, and that the stage folders match the
+// table in docs/roadmap.md. It prints one problem per line and exits 1 if
+// there are any. docs/testing.md describes the manifest format.
 //
 // Usage: go run ./tools/stagecheck
 //
@@ -27,6 +29,7 @@ var checks = []struct {
 	{"manifests", checkManifests},
 	{"imports", checkImports},
 	{"roadmap", checkRoadmap},
+	{"mirrors", checkMirrors},
 }
 
 func main() {

@@ -36,6 +36,15 @@ const roadmap = `# Roadmap
 Text after the table.
 `
 
+// session6 is session.go of stages 6 and 7; stage 8 modifies check and
+// adds listing.
+const (
+	session6   = "package main\n\n// check validates.\nfunc check() int { return 1 }\n\n// serve serves.\nfunc serve() {}\n"
+	session8   = "package main\n\n// check validates.\nfunc check() int { return 2 }\n\n// serve serves.\nfunc serve() {}\n\nfunc listing() {}\n"
+	manifest8  = "M session.go\n~ session.go check\n+ session.go listing\n"
+	serveFixed = "func serve() { fixed() }"
+)
+
 // baseTree is a small clean repository: three stages whose manifests match,
 // a roadmap that lists them, and a common package.
 func baseTree() map[string]string {
@@ -48,11 +57,13 @@ func baseTree() map[string]string {
 		"stages/06-listener/listener.go":      "package main\n// listener v1\n",
 		"stages/06-listener/old.go":           "package main\n",
 		"stages/06-listener/README.md":        "# Stage 6\n",
+		"stages/06-listener/session.go":       session6,
 		"stages/07-core-loop/main.go":         "package main\n\nimport (\n\t\"os\"\n\n\t\"expserver-go/common/xlog\"\n\n\t\"golang.org/x/sys/unix\"\n)\n// now with a loop\n",
 		"stages/07-core-loop/listener.go":     "package main\n// listener v1\n",
 		"stages/07-core-loop/old.go":          "package main\n",
 		"stages/07-core-loop/loop.go":         "package main\n// loop\n",
 		"stages/07-core-loop/README.md":       "# Stage 7\n",
+		"stages/07-core-loop/session.go":      session6,
 		"stages/07-core-loop/CHANGES":         "# Stage 7 adds the loop.\nA loop.go\n\nM main.go\n",
 		"stages/08-nonblocking/main.go":       "package main\n\nimport (\n\t\"os\"\n\n\t\"expserver-go/common/xlog\"\n\n\t\"golang.org/x/sys/unix\"\n)\n// now with a loop\n",
 		"stages/08-nonblocking/listener.go":   "package main\n// listener v2\n",
@@ -60,7 +71,9 @@ func baseTree() map[string]string {
 		"stages/08-nonblocking/main_test.go":  "package main\n\nimport (\n\t\"net/http\"\n\t\"testing\"\n\n\t\"github.com/google/go-cmp/cmp\"\n\t\"gotest.tools/v3/poll\"\n)\n",
 		"stages/08-nonblocking/testdata/a.go": "package main\n\nimport \"net/http\"\n",
 		"stages/08-nonblocking/README.md":     "# Stage 8\n",
-		"stages/08-nonblocking/CHANGES":       "M listener.go\nA main_test.go\nA testdata/a.go\nD old.go\n",
+		"stages/08-nonblocking/CHANGES.diff":  "generated, never compared\n",
+		"stages/08-nonblocking/session.go":    session8,
+		"stages/08-nonblocking/CHANGES":       "M listener.go\nA main_test.go\nA testdata/a.go\nD old.go\n" + manifest8,
 	}
 }
 
@@ -105,7 +118,7 @@ func TestChecks(t *testing.T) {
 				f["stages/08-nonblocking/loop.go"] = "package main\n// loop, edited\n"
 			},
 			want: []string{
-				`stagecheck: stages/08-nonblocking/loop.go: modified since 07-core-loop but not declared in CHANGES (add "M loop.go")`,
+				`stagecheck: stages/08-nonblocking/loop.go: modified since 07-core-loop but not declared in CHANGES; carry it forward, or declare it (add "M loop.go")`,
 			},
 		},
 		{
@@ -148,13 +161,13 @@ func TestChecks(t *testing.T) {
 			name:   "missing manifest",
 			remove: []string{"stages/07-core-loop/CHANGES"},
 			want: []string{
-				`stagecheck: stages/07-core-loop/CHANGES: missing; list each file added (A), modified (M) or removed (D) since 06-listener`,
+				`stagecheck: stages/07-core-loop/CHANGES: missing; list each file added (A), modified (M) or removed (D) since 06-listener, and in Go files each declaration added (+), modified (~) or removed (-)`,
 			},
 		},
 		{
 			name: "removed file undeclared",
 			edit: func(f map[string]string) {
-				f["stages/08-nonblocking/CHANGES"] = "M listener.go\nA main_test.go\nA testdata/a.go\n"
+				f["stages/08-nonblocking/CHANGES"] = "M listener.go\nA main_test.go\nA testdata/a.go\n" + manifest8
 			},
 			want: []string{
 				`stagecheck: stages/08-nonblocking/old.go: removed since 07-core-loop but not declared in CHANGES (add "D old.go")`,
@@ -163,7 +176,7 @@ func TestChecks(t *testing.T) {
 		{
 			name: "removal declared for a file that was kept",
 			edit: func(f map[string]string) {
-				f["stages/08-nonblocking/CHANGES"] = "M listener.go\nA main_test.go\nA testdata/a.go\nD old.go\nD loop.go\n"
+				f["stages/08-nonblocking/CHANGES"] = "M listener.go\nA main_test.go\nA testdata/a.go\nD old.go\nD loop.go\n" + manifest8
 			},
 			want: []string{
 				`stagecheck: stages/08-nonblocking/CHANGES:5: declares "D loop.go" but loop.go is identical in 07-core-loop and 08-nonblocking`,
@@ -175,16 +188,91 @@ func TestChecks(t *testing.T) {
 				f["stages/07-core-loop/CHANGES"] = "A loop.go\nM main.go\nX foo.go\nMmain.go\nM main.go\nM README.md\nM ../06-listener/main.go\n"
 			},
 			want: []string{
-				`stagecheck: stages/07-core-loop/CHANGES:3: cannot parse "X foo.go": want "A path", "M path" or "D path"`,
-				`stagecheck: stages/07-core-loop/CHANGES:4: cannot parse "Mmain.go": want "A path", "M path" or "D path"`,
+				`stagecheck: stages/07-core-loop/CHANGES:3: cannot parse "X foo.go": want "A path", "M path" or "D path" for a file, "+ path name", "~ path name" or "- path name" for a declaration`,
+				`stagecheck: stages/07-core-loop/CHANGES:4: cannot parse "Mmain.go": want "A path", "M path" or "D path" for a file, "+ path name", "~ path name" or "- path name" for a declaration`,
 				`stagecheck: stages/07-core-loop/CHANGES:5: main.go is already listed on line 2`,
 				`stagecheck: stages/07-core-loop/CHANGES:6: README.md is never compared between stages; do not list it`,
 				`stagecheck: stages/07-core-loop/CHANGES:7: ../06-listener/main.go: want a clean path relative to the stage folder, such as loop.go or testdata/listing.golden`,
 			},
 		},
 		{
+			name: "undeclared declaration change",
+			edit: func(f map[string]string) {
+				f["stages/08-nonblocking/CHANGES"] = strings.Replace(f["stages/08-nonblocking/CHANGES"], "~ session.go check\n", "", 1)
+			},
+			want: []string{
+				`stagecheck: stages/08-nonblocking/session.go: check modified since 07-core-loop but not declared in CHANGES; carry it forward, or declare it (add "~ session.go check")`,
+			},
+		},
+		{
+			name: "a changed doc comment is a change",
+			edit: func(f map[string]string) {
+				f["stages/08-nonblocking/session.go"] = strings.Replace(session8, "// serve serves.", "// serve serves files.", 1)
+			},
+			want: []string{
+				`stagecheck: stages/08-nonblocking/session.go: serve modified since 07-core-loop but not declared in CHANGES; carry it forward, or declare it (add "~ session.go serve")`,
+			},
+		},
+		{
+			name: "fix not carried forward",
+			edit: func(f map[string]string) {
+				f["stages/07-core-loop/session.go"] = strings.Replace(session6, "func serve() {}", serveFixed, 1)
+				f["stages/07-core-loop/CHANGES"] += "M session.go\n~ session.go serve\n"
+			},
+			want: []string{
+				`stagecheck: stages/08-nonblocking/session.go: serve is as in 06-listener, but 07-core-loop changed it; carry it forward (go run ./tools/stagediff -carry 7), or declare it (add "~ session.go serve")`,
+			},
+		},
+		{
+			name: "fix carried forward",
+			edit: func(f map[string]string) {
+				f["stages/07-core-loop/session.go"] = strings.Replace(session6, "func serve() {}", serveFixed, 1)
+				f["stages/07-core-loop/CHANGES"] += "M session.go\n~ session.go serve\n"
+				f["stages/08-nonblocking/session.go"] = strings.Replace(session8, "func serve() {}", serveFixed, 1)
+			},
+		},
+		{
+			name: "declared declaration change that did not happen",
+			edit: func(f map[string]string) {
+				f["stages/08-nonblocking/CHANGES"] += "~ session.go serve\n"
+			},
+			want: []string{
+				`stagecheck: stages/08-nonblocking/CHANGES:8: declares "~ session.go serve" but serve in session.go is identical in 07-core-loop and 08-nonblocking`,
+			},
+		},
+		{
+			name: "declaration declared with the wrong kind, or nowhere",
+			edit: func(f map[string]string) {
+				f["stages/08-nonblocking/CHANGES"] = strings.Replace(f["stages/08-nonblocking/CHANGES"], "+ session.go listing", "~ session.go listing\n- session.go nothing", 1)
+			},
+			want: []string{
+				`stagecheck: stages/08-nonblocking/CHANGES:7: declares "~ session.go listing" but listing in session.go was added since 07-core-loop (write "+ session.go listing")`,
+				`stagecheck: stages/08-nonblocking/CHANGES:8: declares "- session.go nothing" but nothing in session.go exists in neither 07-core-loop nor 08-nonblocking`,
+			},
+		},
+		{
+			name: "declaration lines under an added file",
+			edit: func(f map[string]string) {
+				f["stages/07-core-loop/loop.go"] = "package main\n\nfunc loop() {}\n"
+				f["stages/08-nonblocking/loop.go"] = f["stages/07-core-loop/loop.go"]
+				f["stages/07-core-loop/CHANGES"] += "+ loop.go loop\n"
+			},
+			want: []string{
+				`stagecheck: stages/07-core-loop/CHANGES:5: declares "+ loop.go loop" but loop.go was added since 06-listener; an added or removed file is declared by its file line alone`,
+			},
+		},
+		{
+			name: "declaration lines without the file line",
+			edit: func(f map[string]string) {
+				f["stages/08-nonblocking/CHANGES"] = strings.Replace(f["stages/08-nonblocking/CHANGES"], "M session.go\n", "", 1)
+			},
+			want: []string{
+				`stagecheck: stages/08-nonblocking/session.go: modified since 07-core-loop but not declared in CHANGES; carry it forward, or declare it (add "M session.go")`,
+			},
+		},
+		{
 			name:   "stages not consecutive",
-			remove: []string{"stages/07-core-loop/main.go", "stages/07-core-loop/listener.go", "stages/07-core-loop/old.go", "stages/07-core-loop/loop.go", "stages/07-core-loop/README.md", "stages/07-core-loop/CHANGES"},
+			remove: []string{"stages/07-core-loop/main.go", "stages/07-core-loop/listener.go", "stages/07-core-loop/old.go", "stages/07-core-loop/loop.go", "stages/07-core-loop/README.md", "stages/07-core-loop/CHANGES", "stages/07-core-loop/session.go"},
 			edit: func(f map[string]string) {
 				f["docs/roadmap.md"] = strings.Replace(roadmap, "| 7 | `07-core-loop` | core, loop | reversal |\n", "", 1)
 			},

@@ -1,27 +1,38 @@
 // Stagediff prints what changed from stage N-1 to stage N as a unified
-// diff, over the same files stagecheck compares, and keeps the generated
-// "What changed" block of each stage README up to date.
+// diff, over the same files stagecheck compares; keeps each stage's
+// generated CHANGES.diff and the summary block of its README up to date;
+// starts a CHANGES manifest; and carries a fix made in one stage into the
+// later stages that still hold the code it fixed.
 //
 // Usage:
 //
-//	go run ./tools/stagediff N          unified diff of stage N-1 → N
-//	go run ./tools/stagediff -stat N    per-file summary and a total
-//	go run ./tools/stagediff -write [N] regenerate the README block (all stages without N)
-//	go run ./tools/stagediff -check [N] exit 1 if a README block is stale
+//	go run ./tools/stagediff N               unified diff of stage N-1 → N
+//	go run ./tools/stagediff -stat N         per-file summary and a total
+//	go run ./tools/stagediff -write [N]      regenerate CHANGES.diff and the README block (all stages without N)
+//	go run ./tools/stagediff -check [N]      exit 1 if CHANGES.diff or the README block is stale
+//	go run ./tools/stagediff -manifest [-n] [N]
+//	                                         rewrite the declaration lines of CHANGES from the tree
+//	go run ./tools/stagediff -carry [-n] [-base REV] [-only NAMES] N
+//	                                         carry the uncommitted edits of stage N into later stages
 //
 // N is the stage number without zero padding (6…17). The first stage has no
-// predecessor, so it has no diff and no README block.
+// predecessor, so it has no diff, no manifest and no README block. -n prints
+// what -manifest or -carry would write without writing it.
+//
+// -manifest is a way to start a manifest or to bring its declaration lines
+// up to date after an edit that is meant; it is not a way to silence
+// stagecheck. It keeps the # prose and the file lines as written and
+// regenerates only the declaration lines, which must then be read: each one
+// is a claim that the stage changes that declaration on purpose.
 package main
 
 import (
-	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path"
-	"path/filepath"
 	"strconv"
+	"strings"
 
 	"expserver-go/tests/harness"
 	"expserver-go/tools/internal/cli"
@@ -34,51 +45,91 @@ func main() {
 		fmt.Fprintln(os.Stderr, "stagediff:", err)
 		os.Exit(1)
 	}
-	os.Exit(run(root, os.Args[1:], os.Stdout, os.Stderr))
+	t := &tool{root: root, stdout: os.Stdout, stderr: os.Stderr, base: func(rev string) baseTree { return gitTree{root, rev} }}
+	os.Exit(t.run(os.Args[1:]))
 }
 
-// run is the whole tool with its world passed in, so tests can run it on
-// a fake repository; it returns the exit status.
-func run(root string, args []string, stdout, stderr io.Writer) int {
-	fl := cli.NewFlagSet("stagediff", stderr, "usage: stagediff [-stat] N | stagediff -write [N] | stagediff -check [N]")
+// tool is stagediff with its world passed in, so tests can run it on a
+// fake repository.
+type tool struct {
+	root           string
+	stdout, stderr io.Writer
+	// base returns the committed tree -carry compares stage N with: git's
+	// revision rev, or a fake in tests.
+	base func(rev string) baseTree
+}
+
+const usage = "usage: stagediff [-stat] N | stagediff -write [N] | stagediff -check [N] | stagediff -manifest [-n] [N] | stagediff -carry [-n] [-base REV] [-only NAMES] N"
+
+// mode is what stagediff was asked to do.
+type mode int
+
+const (
+	modeDiff mode = iota
+	modeStat
+	modeWrite
+	modeCheck
+	modeManifest
+	modeCarry
+)
+
+// run runs the tool with the command-line arguments args and returns the
+// exit status.
+func (t *tool) run(args []string) int {
+	fl := cli.NewFlagSet("stagediff", t.stderr, usage)
 	stat := fl.Bool("stat", false, "print only a per-file summary and a total")
-	write := fl.Bool("write", false, "rewrite the stagediff block of the stage README (every stage if N is omitted)")
-	check := fl.Bool("check", false, "exit 1 if the stagediff block of the stage README is stale (every stage if N is omitted)")
+	write := fl.Bool("write", false, "rewrite CHANGES.diff and the stagediff block of the stage README (every stage if N is omitted)")
+	check := fl.Bool("check", false, "exit 1 if CHANGES.diff or the README block is stale (every stage if N is omitted)")
+	manifest := fl.Bool("manifest", false, "rewrite the declaration lines of the stage's CHANGES from the tree, keeping its prose and file lines (every stage if N is omitted)")
+	carry := fl.Bool("carry", false, "carry the uncommitted edits of stage N into every later stage that still has the code they replace")
+	dryRun := fl.Bool("n", false, "with -manifest or -carry: print what would be written, write nothing")
+	rev := fl.String("base", "HEAD", "with -carry: the git revision holding stage N before its edits")
+	only := fl.String("only", "", "with -carry: carry only these files and declarations, comma-separated (pipe.go,(*session).check)")
 	if err := cli.Parse(fl, args, nil); err != nil {
 		return cli.Status(err)
 	}
 	m, chosen := modeDiff, 0
-	for flagMode, on := range map[mode]bool{modeStat: *stat, modeWrite: *write, modeCheck: *check} {
+	for flagMode, on := range map[mode]bool{modeStat: *stat, modeWrite: *write, modeCheck: *check, modeManifest: *manifest, modeCarry: *carry} {
 		if on {
 			m = flagMode
 			chosen++
 		}
 	}
-	readmeMode := m == modeWrite || m == modeCheck
-	if chosen > 1 || fl.NArg() > 1 || (fl.NArg() == 0 && !readmeMode) {
+	allowed := m == modeWrite || m == modeCheck || m == modeManifest
+	carryFlagSet := false
+	fl.Visit(func(f *flag.Flag) { carryFlagSet = carryFlagSet || f.Name == "base" || f.Name == "only" })
+	if chosen > 1 || fl.NArg() > 1 || (fl.NArg() == 0 && !allowed) ||
+		(*dryRun && m != modeManifest && m != modeCarry) || (carryFlagSet && m != modeCarry) {
 		fl.Usage()
 		return 2
 	}
 
-	stages, err := stagefs.Stages(root)
+	stages, err := stagefs.Stages(t.root)
 	if err != nil {
-		fmt.Fprintln(stderr, "stagediff:", err)
+		fmt.Fprintln(t.stderr, "stagediff:", err)
 		return 1
 	}
 	var targets []stagefs.Stage
 	if fl.NArg() == 1 {
 		n, err := strconv.Atoi(fl.Arg(0))
 		if err != nil || n < 0 {
-			fmt.Fprintf(stderr, "stagediff: %q is not a stage number; give it without padding, such as 10\n", fl.Arg(0))
+			fmt.Fprintf(t.stderr, "stagediff: %q is not a stage number; give it without padding, such as 10\n", fl.Arg(0))
 			return 2
 		}
 		s, ok := stagefs.Find(stages, n)
 		if !ok {
-			fmt.Fprintf(stderr, "stagediff: no stage %d folder in %s/\n", n, stagefs.StagesDir)
+			fmt.Fprintf(t.stderr, "stagediff: no stage %d folder in %s/\n", n, stagefs.StagesDir)
 			return 1
 		}
+		if m == modeCarry {
+			var names []string
+			if *only != "" {
+				names = strings.Split(*only, ",")
+			}
+			return t.carry(stages, s, t.base(*rev), names, *dryRun)
+		}
 		if n <= stagefs.FirstStage {
-			fmt.Fprintf(stderr, "stagediff: stage %d is the first stage; it has no previous stage to diff against\n", n)
+			fmt.Fprintf(t.stderr, "stagediff: stage %d is the first stage; it has no previous stage to diff against\n", n)
 			return 0
 		}
 		targets = []stagefs.Stage{s}
@@ -92,69 +143,36 @@ func run(root string, args []string, stdout, stderr io.Writer) int {
 
 	status := 0
 	for _, s := range targets {
-		if err := runStage(root, stages, s, m, stdout); err != nil {
-			fmt.Fprintln(stderr, "stagediff:", err)
+		if err := t.runStage(stages, s, m, *dryRun); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				fmt.Fprintln(t.stderr, "stagediff:", line)
+			}
 			status = 1
 		}
 	}
 	return status
 }
 
-// mode is what stagediff was asked to do.
-type mode int
-
-const (
-	modeDiff mode = iota
-	modeStat
-	modeWrite
-	modeCheck
-)
-
 // runStage does mode m for stage s.
-func runStage(root string, stages []stagefs.Stage, s stagefs.Stage, m mode, stdout io.Writer) error {
+func (t *tool) runStage(stages []stagefs.Stage, s stagefs.Stage, m mode, dryRun bool) error {
 	prev, err := stagefs.Previous(stages, s)
 	if err != nil {
 		return err
 	}
-	d, err := loadStageDiff(root, prev, s)
+	if m == modeManifest {
+		return t.writeManifest(prev, s, dryRun)
+	}
+	d, err := loadStageDiff(t.root, prev, s)
 	if err != nil {
 		return err
 	}
 	switch m {
 	case modeStat:
-		_, err = io.WriteString(stdout, d.stat())
+		_, err = io.WriteString(t.stdout, d.stat())
 		return err
 	case modeDiff:
-		_, err = io.WriteString(stdout, d.unified())
+		_, err = io.WriteString(t.stdout, d.unified())
 		return err
 	}
-
-	name := path.Join(s.Dir(), stagefs.ReadmeName)
-	file := filepath.Join(root, filepath.FromSlash(name))
-	info, err := os.Stat(file)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s: missing; create it with %s and %s lines where the generated diff belongs", name, beginMarker, endMarker)
-	}
-	if err != nil {
-		return err
-	}
-	old, err := os.ReadFile(file)
-	if err != nil {
-		return err
-	}
-	updated, err := replaceBlock(name, string(old), d.readmeBlock())
-	if err != nil {
-		return err
-	}
-	if updated == string(old) {
-		return nil
-	}
-	if m == modeCheck {
-		return fmt.Errorf("%s: the stagediff block is stale; run go run ./tools/stagediff -write %d", name, s.Num)
-	}
-	if err := os.WriteFile(file, []byte(updated), info.Mode().Perm()); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "stagediff: wrote %s\n", name)
-	return nil
+	return t.generated(d, m == modeCheck)
 }

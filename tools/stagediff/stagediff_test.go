@@ -48,8 +48,14 @@ func fakeRepo(t *testing.T) string {
 }
 
 func runTool(root string, args ...string) (status int, stdout, stderr string) {
+	return runWithBase(root, nil, args...)
+}
+
+// runWithBase runs the tool with base as the committed tree -carry reads.
+func runWithBase(root string, base baseTree, args ...string) (status int, stdout, stderr string) {
 	var out, errOut bytes.Buffer
-	status = run(root, args, &out, &errOut)
+	t := &tool{root: root, stdout: &out, stderr: &errOut, base: func(string) baseTree { return base }}
+	status = t.run(args)
 	return status, out.String(), errOut.String()
 }
 
@@ -100,12 +106,13 @@ func TestWriteThenCheck(t *testing.T) {
 	readme := filepath.Join(root, "stages/08-nonblocking/README.md")
 
 	status, _, errOut := runTool(root, "-check", "8")
-	if want := "stagediff: stages/08-nonblocking/README.md: the stagediff block is stale; run go run ./tools/stagediff -write 8\n"; status != 1 || errOut != want {
+	if want := "stagediff: stages/08-nonblocking/CHANGES.diff: missing; run go run ./tools/stagediff -write 8\n" +
+		"stagediff: stages/08-nonblocking/README.md: the stagediff block is stale; run go run ./tools/stagediff -write 8\n"; status != 1 || errOut != want {
 		t.Errorf("-check 8 before -write: status %d, stderr %q; want 1, %q", status, errOut, want)
 	}
 
 	status, out, errOut := runTool(root, "-write", "8")
-	if status != 0 || errOut != "" || out != "stagediff: wrote stages/08-nonblocking/README.md\n" {
+	if want := "stagediff: wrote stages/08-nonblocking/CHANGES.diff\nstagediff: wrote stages/08-nonblocking/README.md\n"; status != 0 || errOut != "" || out != want {
 		t.Fatalf("-write 8: status %d, stdout %q, stderr %q", status, out, errOut)
 	}
 	got, err := os.ReadFile(readme)
@@ -114,11 +121,17 @@ func TestWriteThenCheck(t *testing.T) {
 	}
 	want := "# Stage 8\n\n## What changed since stage 7\n\n<!-- stagediff:begin -->\n" +
 		"```text\n" + stat8 + "```\n\n" +
-		"<details><summary>Full diff from stage 7</summary>\n\n" +
-		"```diff\n" + diff8 + "```\n\n</details>\n" +
+		"The full diff from stage 7 is in [CHANGES.diff](CHANGES.diff).\n" +
 		"<!-- stagediff:end -->\n\n## C → Go notes\n"
 	if diff := cmp.Diff(want, string(got)); diff != "" {
 		t.Errorf("README after -write (-want +got):\n%s", diff)
+	}
+	got, err = os.ReadFile(filepath.Join(root, "stages/08-nonblocking/CHANGES.diff"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(diff8, string(got)); diff != "" {
+		t.Errorf("CHANGES.diff after -write (-want +got):\n%s", diff)
 	}
 
 	if status, out, errOut := runTool(root, "-check", "8"); status != 0 || out != "" || errOut != "" {
@@ -132,8 +145,22 @@ func TestWriteThenCheck(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "stages/08-nonblocking/main.go"), []byte("package main\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if status, _, errOut := runTool(root, "-check", "8"); status != 1 || !strings.Contains(errOut, "stale") {
-		t.Errorf("-check 8 after an edit: status %d, stderr %q; want 1 and a stale message", status, errOut)
+	want = "stagediff: stages/08-nonblocking/CHANGES.diff: stale; run go run ./tools/stagediff -write 8\n" +
+		"stagediff: stages/08-nonblocking/README.md: the stagediff block is stale; run go run ./tools/stagediff -write 8\n"
+	if status, _, errOut := runTool(root, "-check", "8"); status != 1 || errOut != want {
+		t.Errorf("-check 8 after an edit: status %d, stderr %q; want 1, %q", status, errOut, want)
+	}
+
+	// So does a hand edit of the generated diff, and only the diff is stale.
+	if status, _, _ := runTool(root, "-write", "8"); status != 0 {
+		t.Fatal("-write 8 failed")
+	}
+	if err := os.WriteFile(filepath.Join(root, "stages/08-nonblocking/CHANGES.diff"), []byte("edited\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want = "stagediff: stages/08-nonblocking/CHANGES.diff: stale; run go run ./tools/stagediff -write 8\n"
+	if status, _, errOut := runTool(root, "-check", "8"); status != 1 || errOut != want {
+		t.Errorf("-check 8 after editing CHANGES.diff: status %d, stderr %q; want 1, %q", status, errOut, want)
 	}
 }
 
@@ -141,13 +168,16 @@ func TestAllStages(t *testing.T) {
 	root := fakeRepo(t)
 	// Stage 6 has no markers and is skipped; 7 and 8 are both stale.
 	status, _, errOut := runTool(root, "-check")
-	want := "stagediff: stages/07-core-loop/README.md: the stagediff block is stale; run go run ./tools/stagediff -write 7\n" +
+	want := "stagediff: stages/07-core-loop/CHANGES.diff: missing; run go run ./tools/stagediff -write 7\n" +
+		"stagediff: stages/07-core-loop/README.md: the stagediff block is stale; run go run ./tools/stagediff -write 7\n" +
+		"stagediff: stages/08-nonblocking/CHANGES.diff: missing; run go run ./tools/stagediff -write 8\n" +
 		"stagediff: stages/08-nonblocking/README.md: the stagediff block is stale; run go run ./tools/stagediff -write 8\n"
 	if status != 1 || errOut != want {
 		t.Errorf("-check: status %d, stderr %q; want 1, %q", status, errOut, want)
 	}
 	status, out, errOut := runTool(root, "-write")
-	if want := "stagediff: wrote stages/07-core-loop/README.md\nstagediff: wrote stages/08-nonblocking/README.md\n"; status != 0 || out != want || errOut != "" {
+	if want := "stagediff: wrote stages/07-core-loop/CHANGES.diff\nstagediff: wrote stages/07-core-loop/README.md\n" +
+		"stagediff: wrote stages/08-nonblocking/CHANGES.diff\nstagediff: wrote stages/08-nonblocking/README.md\n"; status != 0 || out != want || errOut != "" {
 		t.Errorf("-write: status %d, stdout %q, stderr %q; want 0, %q", status, out, errOut, want)
 	}
 	if status, _, errOut := runTool(root, "-check"); status != 0 || errOut != "" {
@@ -170,14 +200,14 @@ func TestErrors(t *testing.T) {
 			},
 			args:       []string{"-write", "8"},
 			wantStatus: 1,
-			wantErr:    "stagediff: stages/08-nonblocking/README.md: no <!-- stagediff:begin --> and <!-- stagediff:end --> lines; add them, each on its own line, where the generated diff belongs\n",
+			wantErr:    "stagediff: stages/08-nonblocking/README.md: no <!-- stagediff:begin --> and <!-- stagediff:end --> lines; add them, each on its own line, where the generated summary belongs\n",
 		},
 		{
 			name: "markers in the wrong order",
 			setup: func(root string) error {
 				return os.WriteFile(filepath.Join(root, "stages/08-nonblocking/README.md"), []byte("<!-- stagediff:end -->\n<!-- stagediff:begin -->\n"), 0o644)
 			},
-			args:       []string{"-check", "8"},
+			args:       []string{"-write", "8"},
 			wantStatus: 1,
 			wantErr:    "stagediff: stages/08-nonblocking/README.md: want exactly one <!-- stagediff:begin --> line followed later by one <!-- stagediff:end --> line\n",
 		},
@@ -186,9 +216,9 @@ func TestErrors(t *testing.T) {
 			setup: func(root string) error {
 				return os.Remove(filepath.Join(root, "stages/08-nonblocking/README.md"))
 			},
-			args:       []string{"-check", "8"},
+			args:       []string{"-write", "8"},
 			wantStatus: 1,
-			wantErr:    "stagediff: stages/08-nonblocking/README.md: missing; create it with <!-- stagediff:begin --> and <!-- stagediff:end --> lines where the generated diff belongs\n",
+			wantErr:    "stagediff: stages/08-nonblocking/README.md: missing; create it with <!-- stagediff:begin --> and <!-- stagediff:end --> lines where the generated summary belongs\n",
 		},
 		{
 			name: "gap in the stages",
@@ -236,7 +266,8 @@ func TestErrors(t *testing.T) {
 
 func TestUsage(t *testing.T) {
 	root := fakeRepo(t)
-	for _, args := range [][]string{{}, {"-stat"}, {"-write", "-check"}, {"-stat", "-write", "8"}, {"7", "8"}} {
+	for _, args := range [][]string{{}, {"-stat"}, {"-write", "-check"}, {"-stat", "-write", "8"}, {"7", "8"},
+		{"-carry"}, {"-n", "8"}, {"-write", "-n"}, {"-base", "HEAD~1", "8"}, {"-manifest", "-base", "HEAD", "8"}, {"-carry", "-manifest", "8"}, {"-only", "x.go", "8"}} {
 		if status, _, errOut := runTool(root, args...); status != 2 || !strings.HasPrefix(errOut, "usage: stagediff") {
 			t.Errorf("stagediff %q: status %d, stderr %q; want 2 and usage", args, status, errOut)
 		}
@@ -253,5 +284,48 @@ func TestCodeFence(t *testing.T) {
 		if got := codeFence(text); got != want {
 			t.Errorf("codeFence(%q) = %q, want %q", text, got, want)
 		}
+	}
+}
+
+func TestManifest(t *testing.T) {
+	root := fakeRepo(t)
+	name := filepath.Join(root, "stages/08-nonblocking/CHANGES")
+	if err := os.WriteFile(name, []byte("# Stage 8: the loop moves into main.\n\nM main.go\n~ main.go gone\nD loop.go\nA testdata/empty\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := "# Stage 8: the loop moves into main.\n\nM main.go\n~ main.go main\nD loop.go\nA testdata/empty\n"
+
+	status, out, errOut := runTool(root, "-manifest", "-n", "8")
+	if status != 0 || errOut != "" || out != "==> stages/08-nonblocking/CHANGES\n"+want {
+		t.Errorf("-manifest -n 8: status %d, stdout %q, stderr %q", status, out, errOut)
+	}
+	status, out, errOut = runTool(root, "-manifest", "8")
+	if status != 0 || errOut != "" || !strings.HasPrefix(out, "stagediff: wrote stages/08-nonblocking/CHANGES") {
+		t.Errorf("-manifest 8: status %d, stdout %q, stderr %q", status, out, errOut)
+	}
+	got, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, string(got)); diff != "" {
+		t.Errorf("CHANGES after -manifest 8 (-want +got):\n%s", diff)
+	}
+	if status, out, _ := runTool(root, "-manifest", "8"); status != 0 || out != "" {
+		t.Errorf("second -manifest 8: status %d, stdout %q; want 0 and no rewrite", status, out)
+	}
+
+	// A stage without a manifest gets one started, file lines included.
+	if err := os.Remove(name); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, _ := runTool(root, "-manifest", "8"); status != 0 {
+		t.Fatalf("-manifest 8 without a manifest: status %d", status)
+	}
+	got, err = os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "D loop.go\nM main.go\n~ main.go main\nA testdata/empty\n"; string(got) != want {
+		t.Errorf("started manifest = %q, want %q", got, want)
 	}
 }

@@ -22,13 +22,20 @@ import (
 // no CHANGES manifest and no generated diff.
 const FirstStage = 6
 
-// Names of the two files in a stage folder that are about the stage rather
-// than part of it; they always differ between stages, so they are never
-// compared.
+// Names of the files in a stage folder that are about the stage rather
+// than part of it: they always differ between stages, so they are never
+// compared. DiffName is the generated diff from the stage before.
 const (
 	ManifestName = "CHANGES"
 	ReadmeName   = "README.md"
+	DiffName     = "CHANGES.diff"
 )
+
+// AboutStage reports whether rel, relative to a stage folder, is one of the
+// files about the stage that are never compared.
+func AboutStage(rel string) bool {
+	return rel == ManifestName || rel == ReadmeName || rel == DiffName
+}
 
 // StagesDir is the folder, relative to the repository root, that holds the
 // stage folders.
@@ -113,8 +120,8 @@ func Previous(stages []Stage, s Stage) (Stage, error) {
 }
 
 // Files lists the compared files of stage s: every regular file in its
-// folder tree except the top-level README.md and CHANGES, as sorted,
-// slash-separated paths relative to the stage folder. Nothing else is
+// folder tree except the top-level README.md, CHANGES and CHANGES.diff, as
+// sorted, slash-separated paths relative to the stage folder. Nothing else is
 // skipped, because a file left out of the comparison is a file that can
 // drift unnoticed. Anything that is neither a regular file nor a directory
 // is an error for the same reason: its content cannot be compared.
@@ -136,7 +143,7 @@ func Files(root string, s Stage) ([]string, error) {
 		if !d.Type().IsRegular() {
 			return fmt.Errorf("%s: not a regular file", path.Join(s.Dir(), rel))
 		}
-		if rel != ReadmeName && rel != ManifestName {
+		if !AboutStage(rel) {
 			files = append(files, rel)
 		}
 		return nil
@@ -148,18 +155,33 @@ func Files(root string, s Stage) ([]string, error) {
 	return files, nil
 }
 
-// Kind is what happened to a file between two stages.
+// Kind is what happened to a file or a declaration between two stages.
 type Kind int
 
-// The kinds of change, as the CHANGES manifest spells them.
+// The kinds of change, as the CHANGES manifest spells them for files.
 const (
 	Added    Kind = 'A'
 	Modified Kind = 'M'
 	Removed  Kind = 'D'
 )
 
-// String returns the manifest letter of k.
+// String returns the manifest letter of k for a file.
 func (k Kind) String() string { return string(rune(k)) }
+
+// DeclSymbol returns the manifest symbol of k for a declaration: + ~ -.
+// Declaration lines use symbols rather than letters so that they stand out
+// under their file's letter line.
+func (k Kind) DeclSymbol() string {
+	switch k {
+	case Added:
+		return "+"
+	case Modified:
+		return "~"
+	case Removed:
+		return "-"
+	}
+	return "?"
+}
 
 // Verb returns k as a past participle for messages: "added".
 func (k Kind) Verb() string {
@@ -174,10 +196,28 @@ func (k Kind) Verb() string {
 	return "changed"
 }
 
-// Change is one file that differs between two stages.
+// Change is one file, or one declaration in a Go file, that differs
+// between two stages.
 type Change struct {
 	Kind Kind
 	Path string // relative to the stage folder, slash-separated
+	Decl string // the declaration's name (see Decl.Name); "" for a whole file
+}
+
+// String returns c as a manifest line: "M loop.go" or "~ loop.go handlePipes".
+func (c Change) String() string {
+	if c.Decl == "" {
+		return c.Kind.String() + " " + c.Path
+	}
+	return c.Kind.DeclSymbol() + " " + c.Path + " " + c.Decl
+}
+
+// Subject names what changed in messages: "loop.go" or "handlePipes in loop.go".
+func (c Change) Subject() string {
+	if c.Decl == "" {
+		return c.Path
+	}
+	return c.Decl + " in " + c.Path
 }
 
 // Compare returns the files that differ between stage prev and stage cur,
@@ -195,12 +235,12 @@ func Compare(root string, prev, cur Stage) ([]Change, error) {
 	var changes []Change
 	for _, p := range before {
 		if _, found := slices.BinarySearch(after, p); !found {
-			changes = append(changes, Change{Removed, p})
+			changes = append(changes, Change{Kind: Removed, Path: p})
 		}
 	}
 	for _, p := range after {
 		if _, found := slices.BinarySearch(before, p); !found {
-			changes = append(changes, Change{Added, p})
+			changes = append(changes, Change{Kind: Added, Path: p})
 			continue
 		}
 		a, b, err := ReadPair(root, prev, cur, p)
@@ -208,11 +248,66 @@ func Compare(root string, prev, cur Stage) ([]Change, error) {
 			return nil, err
 		}
 		if !bytes.Equal(a, b) {
-			changes = append(changes, Change{Modified, p})
+			changes = append(changes, Change{Kind: Modified, Path: p})
 		}
 	}
 	slices.SortFunc(changes, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
 	return changes, nil
+}
+
+// ManifestChanges returns everything the CHANGES manifest of cur must
+// declare: the files that differ from prev (as Compare returns them), each
+// modified Go source file followed by its declarations that differ.
+func ManifestChanges(root string, prev, cur Stage) ([]Change, error) {
+	files, err := Compare(root, prev, cur)
+	if err != nil {
+		return nil, err
+	}
+	var changes []Change
+	for _, c := range files {
+		changes = append(changes, c)
+		if c.Kind != Modified || !IsGoSource(c.Path) {
+			continue
+		}
+		decls, err := DeclChanges(root, prev, cur, c.Path)
+		if err != nil {
+			return nil, err
+		}
+		changes = append(changes, decls...)
+	}
+	return changes, nil
+}
+
+// DeclChanges returns the declarations of Go file p that differ from
+// stage prev to stage cur. A side where the file does not exist has no
+// declarations.
+func DeclChanges(root string, prev, cur Stage, p string) ([]Change, error) {
+	before, after, err := ReadPair(root, prev, cur, p)
+	if err != nil {
+		return nil, err
+	}
+	old, err := parseOptional(path.Join(prev.Dir(), p), before)
+	if err != nil {
+		return nil, err
+	}
+	new, err := parseOptional(path.Join(cur.Dir(), p), after)
+	if err != nil {
+		return nil, err
+	}
+	var changes []Change
+	for _, d := range CompareDecls(old, new) {
+		changes = append(changes, Change{Kind: d.Kind, Path: p, Decl: d.Name})
+	}
+	return changes, nil
+}
+
+// parseOptional parses src, treating a missing or empty file as one with
+// no declarations.
+func parseOptional(name string, src []byte) (*GoFile, error) {
+	if len(src) == 0 {
+		return &GoFile{}, nil
+	}
+	return ParseGo(name, src)
 }
 
 // ReadPair reads file p of stage prev and of stage cur; a side where the

@@ -28,6 +28,7 @@ func TestStagesAndCompare(t *testing.T) {
 		"stages/10-pipe/new.go":              "new",
 		"stages/10-pipe/README.md":           "readme 10",
 		"stages/10-pipe/CHANGES":             "M edited.go",
+		"stages/10-pipe/CHANGES.diff":        "generated",
 		"stages/10-pipe/testdata/README.md":  "nested readmes are compared",
 		"stages/09-edge-triggered/same.go":   "same",
 		"stages/09-edge-triggered/edited.go": "v1",
@@ -56,7 +57,7 @@ func TestStagesAndCompare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantChanges := []Change{{Modified, "edited.go"}, {Removed, "gone.go"}, {Added, "new.go"}, {Added, "testdata/README.md"}}
+	wantChanges := []Change{{Kind: Modified, Path: "edited.go"}, {Kind: Removed, Path: "gone.go"}, {Kind: Added, Path: "new.go"}, {Kind: Added, Path: "testdata/README.md"}}
 	if diff := cmp.Diff(wantChanges, changes); diff != "" {
 		t.Errorf("Compare (-want +got):\n%s", diff)
 	}
@@ -85,32 +86,36 @@ func TestSymlinkIsRefused(t *testing.T) {
 	}
 }
 
-func TestParseManifest(t *testing.T) {
-	entries, errs := ParseManifest([]byte("# comment\n\nA pipe.go\r\nM\tloop.go\n  D old file.go  \nA testdata/listing.golden\n"))
-	want := []Entry{
-		{Change{Added, "pipe.go"}, 3},
-		{Change{Modified, "loop.go"}, 4},
-		{Change{Removed, "old file.go"}, 5},
-		{Change{Added, "testdata/listing.golden"}, 6},
+func TestManifestChanges(t *testing.T) {
+	root := writeFiles(t, map[string]string{
+		"stages/07-a/loop.go":          "package main\n\nfunc run() {}\n\nfunc gone() {}\n",
+		"stages/07-a/old.go":           "package main\n\nfunc old() {}\n",
+		"stages/07-a/testdata/x.go":    "not go at all",
+		"stages/07-a/config.json":      "{}\n",
+		"stages/08-b/loop.go":          "package main\n\n// run runs.\nfunc run() {}\n\nfunc added() {}\n",
+		"stages/08-b/new.go":           "package main\n\nfunc fresh() {}\n",
+		"stages/08-b/testdata/x.go":    "still not go",
+		"stages/08-b/config.json":      "{\"a\": 1}\n",
+		"stages/08-b/CHANGES":          "",
+		"stages/08-b/CHANGES.diff":     "",
+		"stages/08-b/loop_test.go":     "package main\n",
+		"stages/07-a/loop_test.go":     "package main\n",
+		"stages/08-b/README.md":        "",
+		"stages/07-a/README.md":        "x",
+		"stages/07-a/CHANGES.diff":     "y",
+		"stages/08-b/testdata/keep.go": "package main\n",
+		"stages/07-a/testdata/keep.go": "package main\n",
+	})
+	changes, err := ManifestChanges(root, Stage{7, "07-a"}, Stage{8, "08-b"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if diff := cmp.Diff(want, entries); diff != "" {
-		t.Errorf("entries (-want +got):\n%s", diff)
+	var lines []string
+	for _, c := range changes {
+		lines = append(lines, c.String())
 	}
-	if len(errs) != 0 {
-		t.Errorf("errors: %v", errs)
-	}
-
-	_, errs = ParseManifest([]byte("A\nR x.go\nM ./x.go\nM /x.go\nA CHANGES\nM a\\b.go\nM x.go\nD x.go\n"))
-	wantErrs := []LineError{
-		{1, `cannot parse "A": want "A path", "M path" or "D path"`},
-		{2, `cannot parse "R x.go": want "A path", "M path" or "D path"`},
-		{3, "./x.go: want a clean path relative to the stage folder, such as loop.go or testdata/listing.golden"},
-		{4, "/x.go: want a clean path relative to the stage folder, such as loop.go or testdata/listing.golden"},
-		{5, "CHANGES is never compared between stages; do not list it"},
-		{6, `a\b.go: write paths with forward slashes`},
-		{8, "x.go is already listed on line 7"},
-	}
-	if diff := cmp.Diff(wantErrs, errs); diff != "" {
-		t.Errorf("errors (-want +got):\n%s", diff)
+	want := []string{"M config.json", "M loop.go", "~ loop.go run", "+ loop.go added", "- loop.go gone", "A new.go", "D old.go", "M testdata/x.go"}
+	if diff := cmp.Diff(want, lines); diff != "" {
+		t.Errorf("ManifestChanges (-want +got):\n%s", diff)
 	}
 }
