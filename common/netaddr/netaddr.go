@@ -23,7 +23,9 @@ func CheckPort(port int) error {
 
 // ResolveIPv4 resolves host to an IPv4 socket address with the given port,
 // as getaddrinfo with AF_INET and SOCK_STREAM would. host may be a dotted
-// quad or a name such as "localhost". Mirrors xps_getaddrinfo.
+// quad or a name such as "localhost". Looking a name up can wait seconds
+// for a name server that does not answer, so a server resolves its names
+// before its event loop runs, never inside it. Mirrors xps_getaddrinfo.
 func ResolveIPv4(host string, port int) (*unix.SockaddrInet4, error) {
 	if err := CheckPort(port); err != nil {
 		return nil, err
@@ -31,14 +33,14 @@ func ResolveIPv4(host string, port int) (*unix.SockaddrInet4, error) {
 	sa := &unix.SockaddrInet4{Port: port}
 	if a, err := netip.ParseAddr(host); err == nil {
 		if !a.Is4() {
-			return nil, fmt.Errorf("resolve %q: not an IPv4 address", host)
+			return nil, fmt.Errorf("cannot resolve %q: not an IPv4 address", host)
 		}
 		sa.Addr = a.As4()
 		return sa, nil
 	}
 	ipa, err := net.ResolveIPAddr("ip4", host)
 	if err != nil {
-		return nil, fmt.Errorf("resolve %q: %w", host, err)
+		return nil, fmt.Errorf("cannot resolve %q: %w", host, err)
 	}
 	copy(sa.Addr[:], ipa.IP.To4())
 	return sa, nil

@@ -21,6 +21,11 @@
 // before every wait keeps that promise for anyone watching (a line never
 // waits while the server is idle) at one write per batch of events.
 //
+// Control characters in a message, and bytes that are not UTF-8, are written
+// as \xHH escapes (a line break as \x0a): messages quote what clients sent,
+// and no client may add a line of its own to the log or drive the
+// operator's terminal.
+//
 // Payload bytes are never logged at a default level: the course's tests push
 // gigabytes through the server while its output goes to a file.
 package xlog

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 )
@@ -148,12 +150,41 @@ func (lg *Logger) Log(l Level, skip int, format string, args ...any) {
 		b = append(b, reset...)
 	}
 	b = append(b, " : "...)
-	b = append(b, msg...)
+	b = appendEscaped(b, msg)
 	b = append(b, '\n')
 	lg.buf = b
 	if !lg.buffered {
 		_, _ = lg.w.Write(b)
 	}
+}
+
+// appendEscaped appends msg to b with every control character — the C0
+// ones such as \n, \r and ESC, DEL, and the C1 ones — and every byte that is
+// not part of valid UTF-8 written as a \xHH escape. Messages carry what
+// clients sent (a request target, a header value), and a raw line break
+// there would let a client write a line of its own into the log, one that
+// looks like the server's; a raw ESC would drive the operator's terminal.
+func appendEscaped(b []byte, msg string) []byte {
+	const hex = "0123456789abcdef"
+	for i := 0; i < len(msg); {
+		c := msg[i]
+		if ' ' <= c && c < 0x7f {
+			b = append(b, c)
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(msg[i:])
+		invalid := r == utf8.RuneError && size == 1
+		if !invalid && !unicode.IsControl(r) {
+			b = append(b, msg[i:i+size]...)
+		} else {
+			for _, c := range []byte(msg[i : i+size]) {
+				b = append(b, '\\', 'x', hex[c>>4], hex[c&0xf])
+			}
+		}
+		i += size
+	}
+	return b
 }
 
 // SetBuffered makes the logger hold lines until Flush (true) or write each

@@ -106,3 +106,28 @@ func TestOnly(t *testing.T) {
 		t.Fatalf("Only(error, warning) printed %q", out.String())
 	}
 }
+
+func TestControlCharactersEscaped(t *testing.T) {
+	cases := map[string]string{
+		"GET /%0aFORGED":              "GET /%0aFORGED",
+		"GET /\nERROR forged":         `GET /\x0aERROR forged`,
+		"a\r\nb":                      `a\x0d\x0ab`,
+		"tab\there":                   `tab\x09here`,
+		"\x1b[31mred":                 `\x1b[31mred`,
+		"del\x7f":                     `del\x7f`,
+		"c1 \u009b":                   `c1 \xc2\x9b`,
+		"invalid \xff\xfe":            `invalid \xff\xfe`,
+		"café, ünïcode and \uFFFD ok": "café, ünïcode and \uFFFD ok",
+	}
+	for msg, want := range cases {
+		var out bytes.Buffer
+		New(&out, false, false).Log(HTTP, 0, "%s", msg)
+		line := out.String()
+		if strings.Count(line, "\n") != 1 {
+			t.Errorf("%q gave %d lines: %q", msg, strings.Count(line, "\n"), line)
+		}
+		if _, got, _ := strings.Cut(strings.TrimSuffix(line, "\n"), " : "); got != want {
+			t.Errorf("%q logged as %q, want %q", msg, got, want)
+		}
+	}
+}

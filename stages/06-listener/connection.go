@@ -50,7 +50,7 @@ func (c *connection) close() {
 }
 
 // read receives one chunk, reverses it and sends all of it back. Mirrors
-// connection_read_handler.
+// xps_connection_read_handler.
 func (c *connection) read() {
 	n, err := unix.Read(c.sock, readBuf)
 	if err != nil {

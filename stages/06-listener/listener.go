@@ -60,7 +60,7 @@ func newListener(epollFD int, host string, port int) (*listener, error) {
 
 // accept takes one waiting client off the listening socket and creates its
 // connection. A failure concerns only that client: it is logged and the
-// server carries on. Mirrors listener_connection_handler.
+// server carries on. Mirrors xps_listener_connection_handler.
 func (l *listener) accept() {
 	// No SOCK_NONBLOCK: connected sockets block in this stage.
 	sock, peerIP, err := netaddr.Accept(l.sock, unix.SOCK_CLOEXEC)

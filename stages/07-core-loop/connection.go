@@ -48,7 +48,7 @@ func (c *connection) close() {
 }
 
 // read receives one chunk, reverses it and sends all of it back. Mirrors
-// connection_read_handler.
+// connection_loop_read_handler.
 func (c *connection) read() {
 	n, err := unix.Read(c.sock, readBuf)
 	if err != nil {

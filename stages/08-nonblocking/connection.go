@@ -58,7 +58,7 @@ func (c *connection) close() {
 // read receives one chunk and queues its reversal. It receives once per
 // event, never until EAGAIN: with level-triggered epoll the loop comes back
 // while data remains, and receiving once keeps a fast sender from starving
-// the other connections. Mirrors connection_read_handler.
+// the other connections. Mirrors connection_loop_read_handler.
 func (c *connection) read() {
 	n, err := unix.Read(c.sock, readBuf)
 	if err != nil {
@@ -82,7 +82,7 @@ func (c *connection) read() {
 
 // write sends as much of the queued replies as the socket takes, in one
 // sendmsg call over all queued buffers, and drops what was sent.
-// Mirrors connection_write_handler.
+// Mirrors connection_loop_write_handler.
 func (c *connection) write() {
 	if c.pending.Len() == 0 {
 		return

@@ -30,7 +30,7 @@ func newCore() (*core, error) {
 func (c *core) start(host string, ports []int) error {
 	for _, port := range ports {
 		if _, err := newListener(c, host, port); err != nil {
-			return fmt.Errorf("port %d: %w", port, err)
+			return fmt.Errorf("listener %s:%d: %w", host, port, err)
 		}
 		xlog.Infof("Server listening on port %d", port)
 	}

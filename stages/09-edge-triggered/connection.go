@@ -73,7 +73,7 @@ func (c *connection) onWritable() { c.writeReady = true }
 // receive receives one chunk and queues its reversal. Only EAGAIN clears
 // readReady: a short read does not mean the socket is empty. Receiving once
 // per loop iteration, not until EAGAIN, keeps a fast sender from starving the
-// other connections. Mirrors connection_recv_handler.
+// other connections. Mirrors connection_read_handler.
 func (c *connection) receive() {
 	n, err := unix.Read(c.sock, readBuf)
 	if err != nil {
@@ -103,7 +103,7 @@ func (c *connection) receive() {
 // sendmsg call over all queued buffers, and drops what was sent. Only EAGAIN
 // clears writeReady: after a partial send the socket may take more, and the
 // next write edge comes only once it has been full.
-// Mirrors connection_send_handler.
+// Mirrors connection_write_handler.
 func (c *connection) send() {
 	n, err := unix.SendmsgBuffers(c.sock, c.pending.Slices(nil, maxIovecs), nil, nil, unix.MSG_NOSIGNAL)
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"expserver-go/common/xlog"
+
+	"golang.org/x/sys/unix"
 )
 
 // core is one instance of the server: it owns the loop and every listener and
@@ -12,6 +14,10 @@ type core struct {
 	loop        *loop
 	listeners   []*listener
 	connections map[*connection]struct{}
+	// spareFD is a descriptor held in reserve, for a server that has run
+	// out of them to still close the clients it cannot serve (see
+	// listener.shed); -1 without one.
+	spareFD int
 }
 
 // newCore creates the loop and the empty lists. Mirrors xps_core_create.
@@ -22,6 +28,7 @@ func newCore() (*core, error) {
 		return nil, err
 	}
 	c.loop = lp
+	c.spareFD = openSpare()
 	return c, nil
 }
 
@@ -30,7 +37,7 @@ func newCore() (*core, error) {
 func (c *core) start(host string, ports []int) error {
 	for _, port := range ports {
 		if _, err := newListener(c, host, port); err != nil {
-			return fmt.Errorf("port %d: %w", port, err)
+			return fmt.Errorf("listener %s:%d: %w", host, port, err)
 		}
 		xlog.Infof("Server listening on port %d", port)
 	}
@@ -48,5 +55,8 @@ func (c *core) close() {
 		c.listeners[0].close()
 	}
 	c.loop.close()
+	if c.spareFD >= 0 {
+		unix.Close(c.spareFD)
+	}
 	xlog.Debugf("destroyed core")
 }

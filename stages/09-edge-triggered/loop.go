@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"os"
+	"slices"
 
 	"expserver-go/common/xlog"
 
@@ -40,6 +41,9 @@ type loop struct {
 	regs     []*registration // indexed by fd; nil when the fd is not attached
 	nextGen  uint32
 	stopping bool
+	// freed is set when the server closes a descriptor of its own, which a
+	// starved listener may be waiting for (see retryStarved).
+	freed bool
 }
 
 // newLoop opens the epoll instance. Mirrors xps_loop_create.
@@ -91,7 +95,12 @@ func (l *loop) forget(fd int) {
 	if fd >= 0 && fd < len(l.regs) {
 		l.regs[fd] = nil
 	}
+	l.released()
 }
+
+// released notes that the server has closed a descriptor of its own, which
+// a starved listener may be waiting for (see retryStarved).
+func (l *loop) released() { l.freed = true }
 
 // lookup returns the live registration an event belongs to, or nil if the
 // event is stale.
@@ -110,9 +119,10 @@ func (l *loop) lookup(ev *unix.EpollEvent) *registration {
 // stop makes run return after the current batch of events.
 func (l *loop) stop() { l.stopping = true }
 
-// run, until stop is called, first lets every ready connection receive and
-// send, then waits for events — without blocking if a connection is still
-// ready — and runs the callbacks of each: close, then read, then write.
+// run, until stop is called, first retries starved listeners, then lets
+// every ready connection receive and send, then waits for events — without
+// blocking if a connection is still ready or a retry is due — and runs the
+// callbacks of each: close, then read, then write.
 // Before each callback the registration is looked up again, because the
 // callback before it (for this event or an earlier one in the batch) may have
 // destroyed its owner. Mirrors xps_loop_run.
@@ -123,8 +133,9 @@ func (l *loop) run() {
 	xlog.Buffer()
 	defer xlog.Unbuffer()
 	for !l.stopping {
+		l.retryStarved()
 		timeout := -1
-		if l.handleConnections() {
+		if l.handleConnections() || l.retryPending() {
 			timeout = 0
 		}
 		// Log lines of this batch go out now, before the wait can block.
@@ -141,6 +152,29 @@ func (l *loop) run() {
 			l.dispatch(&l.events[i])
 		}
 	}
+}
+
+// retryStarved gives every starved listener another accept, once the
+// server has closed a descriptor of its own since the last iteration. So
+// the clients a listener could not take are taken as soon as there is room,
+// without waiting for another client to arrive; and a listener still out of
+// descriptors costs one failed accept per descriptor closed, never a spin.
+func (l *loop) retryStarved() {
+	if !l.freed {
+		return
+	}
+	l.freed = false
+	for _, ln := range l.core.listeners {
+		if ln.starved {
+			ln.accept()
+		}
+	}
+}
+
+// retryPending reports whether a descriptor was closed while a listener is
+// starved, so the loop must not block before retryStarved has run.
+func (l *loop) retryPending() bool {
+	return l.freed && slices.ContainsFunc(l.core.listeners, func(ln *listener) bool { return ln.starved })
 }
 
 // handleConnections gives each ready connection one receive and, if it still

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"expserver-go/common/xlog"
+
+	"golang.org/x/sys/unix"
 )
 
 // core is one instance of the server: it owns the loop and every listener,
@@ -18,6 +20,11 @@ type core struct {
 	// work is the pipe pass's work list: the pipes that may have work.
 	// spareWork keeps the previous list's storage for reuse.
 	work, spareWork []*pipe
+
+	// spareFD is a descriptor held in reserve, for a server that has run
+	// out of them to still close the clients it cannot serve (see
+	// listener.shed); -1 without one.
+	spareFD int
 }
 
 // newCore creates the loop and the empty lists. Mirrors xps_core_create.
@@ -28,6 +35,7 @@ func newCore() (*core, error) {
 		return nil, err
 	}
 	c.loop = lp
+	c.spareFD = openSpare()
 	return c, nil
 }
 
@@ -36,7 +44,7 @@ func newCore() (*core, error) {
 func (c *core) start(host string, ports []int) error {
 	for _, port := range ports {
 		if _, err := newListener(c, host, port); err != nil {
-			return fmt.Errorf("port %d: %w", port, err)
+			return fmt.Errorf("listener %s:%d: %w", host, port, err)
 		}
 		xlog.Infof("Server listening on port %d", port)
 	}
@@ -57,5 +65,8 @@ func (c *core) close() {
 		p.close()
 	}
 	c.loop.close()
+	if c.spareFD >= 0 {
+		unix.Close(c.spareFD)
+	}
 	xlog.Debugf("destroyed core")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -23,9 +24,9 @@ type core struct {
 	// spareWork keeps the previous list's storage for reuse.
 	work, spareWork []*pipe
 
-	// Where the first port's clients are relayed to.
-	upstreamHost string
-	upstreamPort int
+	// upstreamAddr is where the first port's clients are relayed to,
+	// resolved once at start.
+	upstreamAddr *unix.SockaddrInet4
 
 	// publicRoot is the real path of the public folder: no file outside it
 	// is ever served.
@@ -33,6 +34,15 @@ type core struct {
 	// dirFDs holds an open descriptor of each folder files are served from,
 	// so the kernel can resolve paths inside it (see openBeneath).
 	dirFDs map[string]int
+
+	// spareFD is a descriptor held in reserve, for a server that has run
+	// out of them to still close the clients it cannot serve (see
+	// listener.shed); -1 without one.
+	spareFD int
+	// The client budget (see setClientBudget): clients counts the clients
+	// connected, maxClients is how many the descriptor limit lets the
+	// server hold, fdsAtStart the descriptors it had open before the first.
+	clients, maxClients, fdsAtStart int
 }
 
 // newCore creates the loop and the empty lists. Mirrors xps_core_create.
@@ -43,6 +53,7 @@ func newCore() (*core, error) {
 		return nil, err
 	}
 	c.loop = lp
+	c.spareFD = openSpare()
 	return c, nil
 }
 
@@ -83,10 +94,12 @@ func (c *core) dirFD(root string) (int, error) {
 func (c *core) start(host string, ports []int) error {
 	for role, port := range ports {
 		if _, err := newListener(c, host, port, role); err != nil {
-			return fmt.Errorf("port %d: %w", port, err)
+			return fmt.Errorf("listener %s:%d: %w", host, port, err)
 		}
 		xlog.Infof("Server listening on port %d", port)
 	}
+	c.fdsAtStart = openDescriptors()
+	c.setClientBudget()
 	c.loop.run()
 	return nil
 }
@@ -107,5 +120,48 @@ func (c *core) close() {
 		unix.Close(fd)
 	}
 	c.loop.close()
+	if c.spareFD >= 0 {
+		unix.Close(c.spareFD)
+	}
 	xlog.Debugf("destroyed core")
+}
+
+// fdReserve is how many descriptors the client budget keeps back for what
+// the server opens besides its clients' sockets and their second
+// descriptors, and for the runtime's own needs.
+const fdReserve = 8
+
+// setClientBudget sets how many clients the listeners may hold at once. Each
+// client can need a second descriptor besides its socket (an upstream
+// connection or a file), so the budget is half of what the descriptor limit
+// leaves beyond the descriptors open at start and a small reserve. Clients
+// beyond it wait in the accept queue for their turn rather than be accepted
+// only to fail. It runs at start, and again whenever the server runs out of
+// descriptors all the same: an operator may lower the limit of a running
+// server (prlimit).
+func (c *core) setClientBudget() {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		c.maxClients = math.MaxInt
+		return
+	}
+	if budget := max(int(min(lim.Cur, math.MaxInt32))-c.fdsAtStart-fdReserve, 0) / 2; budget != c.maxClients {
+		c.maxClients = budget
+		xlog.Debugf("client budget: %d (descriptor limit %d, %d open at start)", budget, lim.Cur, c.fdsAtStart)
+	}
+}
+
+// openDescriptors counts the descriptors the process has open, or returns
+// 0 when /proc cannot tell.
+func openDescriptors() int {
+	d, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return 0
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return 0
+	}
+	return len(names) - 1 // the folder's own descriptor is listed too
 }

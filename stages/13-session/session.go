@@ -72,7 +72,7 @@ func (s *session) connect(role int) error {
 	}
 	switch role {
 	case 0:
-		up, err := newUpstream(c, c.upstreamHost, c.upstreamPort)
+		up, err := newUpstream(c, c.upstreamAddr)
 		if err != nil {
 			return err
 		}

@@ -25,9 +25,10 @@ const (
 // Limits the parser enforces on its own. The 100 000-byte cap on the whole
 // head is the caller's, because only the caller knows how much it buffered.
 const (
-	// maxTargetLen bounds the request-target; a longer one is answered with
-	// 414 as soon as its 8193rd byte arrives.
-	maxTargetLen = 8192
+	// maxTargetLen bounds the request-target. nginx's request line must fit
+	// in 8 KiB, so a target of 8192 bytes or more is a 414 there; here too,
+	// as soon as its 8192nd byte arrives.
+	maxTargetLen = 8191
 	// maxHeaders bounds the number of header lines (431 beyond it), so the
 	// header list cannot grow to tens of thousands of tiny entries.
 	maxHeaders = 256

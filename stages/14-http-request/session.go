@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"expserver-go/common/buffer"
 	"expserver-go/common/xlog"
@@ -137,7 +138,7 @@ func (s *session) takeFromClient() {
 }
 
 // processRequest answers a parsed request with the file it names under the
-// public folder. Mirrors xps_session_process_request.
+// public folder. Mirrors session_process_request.
 func (s *session) processRequest() {
 	req := s.req
 	if req.method != "GET" && req.method != "HEAD" {
@@ -152,6 +153,12 @@ func (s *session) processRequest() {
 		s.respondError(err)
 		return
 	}
+	// A trailing slash asks for a folder, and this stage serves no folder:
+	// "/sample.txt/" is not found, as nginx says, rather than the file.
+	if strings.HasSuffix(path, "/") {
+		s.respond(404, nil, nil)
+		return
+	}
 	f, err := newFile(s.core, filepath.Join(s.core.publicRoot, path))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -159,6 +166,13 @@ func (s *session) processRequest() {
 		return
 	case errors.Is(err, fs.ErrPermission):
 		s.respond(403, nil, nil)
+		return
+	case outOfDescriptors(err):
+		// The server's condition, not the request's: the client may try
+		// again. The limit may have been lowered; the budget follows it.
+		xlog.Errorf("%v", err)
+		s.core.setClientBudget()
+		s.respond(503, nil, nil)
 		return
 	case err != nil:
 		xlog.Errorf("%v", err)

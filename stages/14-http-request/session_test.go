@@ -59,6 +59,15 @@ func TestSessionAnswers(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "hello.txt"), []byte("hello\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := harness.WriteTree(root, map[string]string{"private/secret.txt": "secret\n"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(root, "private"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("loop", filepath.Join(root, "loop")); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name, request string
 		status        int
@@ -74,6 +83,12 @@ func TestSessionAnswers(t *testing.T) {
 		{"method", "DELETE /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", 405, map[string]string{"Allow": "GET, HEAD"}},
 		{"no host", "GET /hello.txt HTTP/1.1\r\n\r\n", 400, map[string]string{"Server": "eXpServer"}},
 		{"bad version", "GET /hello.txt HTTP/9.9\r\nHost: x\r\n\r\n", 505, nil},
+		// What a client asks for never makes a 500: these are nginx's answers.
+		{"file asked for as a folder", "GET /hello.txt/ HTTP/1.1\r\nHost: x\r\n\r\n", 404, nil},
+		{"name too long to exist", "GET /" + strings.Repeat("n", 300) + " HTTP/1.1\r\nHost: x\r\n\r\n", 404, nil},
+		{"target of 8 KiB", "GET " + longTarget(8192) + " HTTP/1.1\r\nHost: x\r\n\r\n", 414, nil},
+		{"symbolic link loop", "GET /loop HTTP/1.1\r\nHost: x\r\n\r\n", 403, nil},
+		{"file in a private folder", "GET /private/secret.txt HTTP/1.1\r\nHost: x\r\n\r\n", 403, nil},
 	}
 	for _, tc := range cases {
 		for _, piece := range []int{1, 7, len(tc.request)} {

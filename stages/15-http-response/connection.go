@@ -73,6 +73,9 @@ func (c *connection) close(peerClosed bool) {
 	}
 	c.core.loop.forget(c.sock)
 	unix.Close(c.sock)
+	if c.listener != nil {
+		c.core.clients-- // room for a client waiting to be accepted
+	}
 	c.source.close()
 	c.sink.close()
 	delete(c.core.connections, c)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // courseConfig is the configuration the course's tester uses for stages 16
@@ -95,6 +97,9 @@ func courseLayout(t *testing.T) (cfgPath, public string) {
 	return cfgPath, public
 }
 
+// localhost3000 is the course's upstream, localhost:3000, resolved.
+var localhost3000 = unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: 3000}
+
 func TestLoadCourseConfig(t *testing.T) {
 	cfgPath, public := courseLayout(t)
 	c, err := loadConfig(cfgPath)
@@ -112,7 +117,7 @@ func TestLoadCourseConfig(t *testing.T) {
 			}},
 			{listeners: l(8002), routes: []*routeConfig{
 				{reqPath: "/", typ: routeReverseProxy, upstreams: []string{"localhost:3000"},
-					upstreamHost: "localhost", upstreamPort: 3000},
+					upstreamHost: "localhost", upstreamPort: 3000, upstreamAddr: localhost3000},
 			}},
 			{listeners: l(8003), routes: []*routeConfig{
 				{reqPath: "/", typ: routeRedirect, httpStatusCode: 302, redirectURL: "https://expserver.github.io"},
@@ -156,7 +161,7 @@ func TestCourseConfigLookup(t *testing.T) {
 		{8001, "/xps_config.json", lookupResult{typ: routeFileServe, filePath: public + "/xps_config.json"}},
 		{8001, "/redirect", lookupResult{typ: routeRedirect, httpStatusCode: 302, redirectURL: "http://localhost:8002/"}},
 		{8001, "/redirect/x?y=1", lookupResult{typ: routeRedirect, httpStatusCode: 302, redirectURL: "http://localhost:8002/"}},
-		{8002, "/cat.jpg", lookupResult{typ: routeReverseProxy, upstreamHost: "localhost", upstreamPort: 3000}},
+		{8002, "/cat.jpg", lookupResult{typ: routeReverseProxy, upstreamHost: "localhost", upstreamPort: 3000, upstreamAddr: localhost3000}},
 		{8003, "/anything", lookupResult{typ: routeRedirect, httpStatusCode: 302, redirectURL: "https://expserver.github.io"}},
 	}
 	for _, tc := range cases {
@@ -285,8 +290,14 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"host empty", listener(`{"host": "", "port": 8001}`), `servers[0].listeners[0].host: must not be empty`},
 		{"port missing", listener(`{"host": "0.0.0.0"}`), `servers[0].listeners[0].port: missing`},
 		{"port string", listener(`{"host": "0.0.0.0", "port": "8001"}`), `servers[0].listeners[0].port: want a number, got string "8001"`},
-		{"port too large", listener(`{"host": "0.0.0.0", "port": 70000}`), `servers[0].listeners[0].port: 70000 is not a port (0–65535)`},
-		{"port negative", listener(`{"host": "0.0.0.0", "port": -1}`), `servers[0].listeners[0].port: -1 is not a port (0–65535)`},
+		{"port too large", listener(`{"host": "0.0.0.0", "port": 70000}`), `servers[0].listeners[0].port: 70000 is not a port (1–65535)`},
+		{"port negative", listener(`{"host": "0.0.0.0", "port": -1}`), `servers[0].listeners[0].port: -1 is not a port (1–65535)`},
+		{"port 0", listener(`{"host": "0.0.0.0", "port": 0}`), `servers[0].listeners[0].port: 0 is not a port (1–65535)`},
+		{"host unresolvable", listener(`{"host": "no-such-host!", "port": 8001}`),
+			`servers[0].listeners[0].host: cannot resolve "no-such-host!": lookup no-such-host!: no such host`},
+		{"duplicate key", listener(`{"host": "0.0.0.0", "port": 8001, "host": "127.0.0.1"}`), `servers[0].listeners[0]: duplicate key "host"`},
+		{"duplicate route key", route(`{` + redirect + `, "type": "file_serve"}`), `servers[0].routes[0]: duplicate key "type"`},
+		{"duplicate top-level key", `{"servers": [], "servers": []}`, `top level: duplicate key "servers"`},
 		{"port fraction", listener(`{"host": "0.0.0.0", "port": 8001.5}`), `servers[0].listeners[0].port: want an integer, got number 8001.5`},
 		{"port exponent", listener(`{"host": "0.0.0.0", "port": 8e3}`), `servers[0].listeners[0].port: want an integer, got number 8e3`},
 		{"port huge", listener(`{"host": "0.0.0.0", "port": 99999999999999999999}`), `servers[0].listeners[0].port: 99999999999999999999 is out of range`},
@@ -342,6 +353,10 @@ func TestLoadConfigErrors(t *testing.T) {
 			`servers[0].routes[0].upstreams[0]: "localhost:+80" is not host:port`},
 		{"second upstream", route(`{"req_path": "/", "type": "reverse_proxy", "upstreams": ["localhost:3000", "localhost:"]}`),
 			`servers[0].routes[0].upstreams[1]: "localhost:" is not host:port`},
+		{"upstream unresolvable", `{"servers": [{` + l8001 + `}, {` + l8001 + `, "routes": [{"req_path": "/", "type": "reverse_proxy", "upstreams": ["localhost:3000", "no-such-host!:80"]}]}]}`,
+			`servers[1].routes[0].upstreams[1]: cannot resolve "no-such-host!": lookup no-such-host!: no such host`},
+		{"upstream IPv6", route(`{"req_path": "/", "type": "reverse_proxy", "upstreams": ["[::1]:8080"]}`),
+			`servers[0].routes[0].upstreams[0]: cannot resolve "[::1]": lookup [::1]: no such host`},
 
 		// redirect.
 		{"status missing", route(`{"req_path": "/", "type": "redirect", "redirect_url": "http://x/"}`), `servers[0].routes[0].http_status_code: needed by a redirect route`},
@@ -383,10 +398,10 @@ func TestLoadConfigErrors(t *testing.T) {
 // and keys that belong to another route type, which are not looked at.
 func TestLoadConfigLenient(t *testing.T) {
 	t.Chdir(t.TempDir())
-	doc := `{"workers": 4, "servers": [{"listeners": [{"host": "0.0.0.0", "port": 0}], "routes": [
+	doc := `{"workers": 4, "servers": [{"listeners": [{"host": "0.0.0.0", "port": 8001}], "routes": [
 	  {"req_path": "/", "type": "redirect", "http_status_code": 308, "redirect_url": "https://x/",
 	   "dir_path": "/no/such/folder", "index": 3, "upstreams": "nope", "ip_whitelist": [], "ip_blacklist": ["1.2.3.4"]},
-	  {"req_path": "/p/", "type": "reverse_proxy", "upstreams": ["10.0.0.1:80", "[::1]:8080"], "http_status_code": 200, "gzip_enable": false, "gzip_level": 1}
+	  {"req_path": "/p/", "type": "reverse_proxy", "upstreams": ["10.0.0.1:80", "localhost:8080"], "http_status_code": 200, "gzip_enable": false, "gzip_level": 1}
 	]}]}`
 	c, err := loadConfig(writeFile(t, t.TempDir(), "c.json", doc))
 	if err != nil {
@@ -400,7 +415,8 @@ func TestLoadConfigLenient(t *testing.T) {
 		t.Errorf("redirect route kept another type's keys: %+v", *r)
 	}
 	p := c.servers[0].routes[1]
-	if p.upstreamHost != "10.0.0.1" || p.upstreamPort != 80 || p.httpStatusCode != 0 || len(p.upstreams) != 2 {
+	if p.upstreamHost != "10.0.0.1" || p.upstreamPort != 80 || p.upstreamAddr.Addr != [4]byte{10, 0, 0, 1} ||
+		p.httpStatusCode != 0 || len(p.upstreams) != 2 {
 		t.Errorf("reverse_proxy route = %+v", *p)
 	}
 }

@@ -39,7 +39,12 @@ type session struct {
 	req       *httpRequest  // set once the head is parsed
 	lookup    *lookupResult // set once the request is looked up
 	responded bool          // a response has been decided: ours, or the upstream's
-	proxying  bool          // the request went to an upstream; client bytes follow it
+	proxying  bool          // the request went to an upstream; its body follows it
+
+	// bodyLeft and chunks follow the body of a proxied request, so that the
+	// upstream gets that body and nothing after it (see forwardBody).
+	bodyLeft int64       // Content-Length bytes not yet forwarded
+	chunks   chunkedBody // how far a chunked body has come
 
 	upstreamReplied     bool // the upstream has sent its first byte
 	upstreamErrorResSet bool // a 502 was queued for an upstream that failed first
@@ -123,16 +128,15 @@ func (s *session) setFromClient(full bool) {
 
 // takeFromClient is the client sink's handler. Until the head is complete it
 // appends what the client sent to the head and runs the parser, which
-// resumes where it stopped. Once the request goes to an upstream, later bytes
-// (its body) follow it through fromClient; once it is answered here, they
-// are read and dropped, so the client can finish sending and close without
-// the connection being reset under its response.
+// resumes where it stopped. Once the request goes to an upstream, its body
+// follows it through fromClient (see forwardBody); once it is answered here,
+// later bytes are read and dropped, so the client can finish sending and
+// close without the connection being reset under its response.
 func (s *session) takeFromClient() {
 	p := s.clientSink.pipe
 	switch {
 	case s.proxying:
-		s.clientSink.readAll(&s.fromClient)
-		s.setFromClient(true)
+		s.forwardBody()
 		return
 	case s.responded:
 		s.clientSink.clear(p.buf.Len())
@@ -176,7 +180,7 @@ func (s *session) takeFromClient() {
 }
 
 // processRequest looks the request up in the config and dispatches on the
-// route's type. Mirrors xps_session_process_request.
+// route's type. Mirrors session_process_request.
 func (s *session) processRequest(body []byte) {
 	l := s.client.listener
 	res, err := s.core.config.lookup(s.req, l.host, l.port)
@@ -230,13 +234,24 @@ func (s *session) serveFile() {
 }
 
 // proxy opens a connection to the route's upstream and forwards the request
-// to it: the head, then the body bytes already received, then whatever else
-// the client sends. The upstream's reply is relayed to the client byte for
-// byte — this server adds, removes or rewrites nothing in it.
+// to it: the head, then the body — the bytes already received after the
+// head, then what the client sends next — up to the end the head gives it.
+// The upstream's reply is relayed to the client byte for byte — this server
+// adds, removes or rewrites nothing in it.
 func (s *session) proxy(body []byte) {
 	res := s.lookup
-	up, err := newUpstream(s.core, res.upstreamHost, res.upstreamPort)
+	s.bodyLeft = s.req.bodyLen
+	n, err := s.framed(body)
 	if err != nil {
+		s.respondError(err)
+		return
+	}
+	up, err := newUpstream(s.core, &res.upstreamAddr)
+	if err != nil {
+		if outOfDescriptors(err) {
+			s.respondError(err)
+			return
+		}
 		xlog.Errorf("%v", err)
 		s.respond(502, nil, nil)
 		return
@@ -257,7 +272,7 @@ func (s *session) proxy(body []byte) {
 	}
 	s.responded, s.proxying = true, true
 	s.fromClient.Append(buffer.Wrap(proxyHead(s.req)))
-	s.fromClient.Write(body)
+	s.fromClient.Write(body[:n])
 	s.setFromClient(true)
 	xlog.HTTPf("%s %s %s → upstream %s:%d", s.client.remoteIP, s.req.method, s.req.path, res.upstreamHost, res.upstreamPort)
 }
@@ -266,9 +281,15 @@ func (s *session) proxy(body []byte) {
 // message (RFC 9110 §7.6.1), so a proxy does not pass them on.
 var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade"}
 
+// endToEnd are headers that frame the body or route the request. A
+// client's Connection header may not remove them: the upstream would then
+// read the body, or pick the site, differently from this proxy.
+var endToEnd = []string{"Content-Length", "Transfer-Encoding", "Host"}
+
 // proxyHead is the request head as forwarded: the request line as received
 // and the client's headers — Host included — except the hop-by-hop ones and
-// those the Connection header names, followed by "Connection: close",
+// those the Connection header names (never endToEnd ones), followed by
+// "Connection: close",
 // because each connection to the upstream carries one request and the
 // upstream's close is what ends the relay.
 func proxyHead(req *httpRequest) []byte {
@@ -276,6 +297,11 @@ func proxyHead(req *httpRequest) []byte {
 		for _, h := range hopByHop {
 			if strings.EqualFold(key, h) {
 				return true
+			}
+		}
+		for _, h := range endToEnd {
+			if strings.EqualFold(key, h) {
+				return false
 			}
 		}
 		if conn, ok := req.getHeader("Connection"); ok {
@@ -300,7 +326,8 @@ func proxyHead(req *httpRequest) []byte {
 
 // respondError answers with the status an error calls for: the status an
 // *httpError carries; 404 for a missing file or route; 403 for a path that
-// leaves its folder or may not be read; 500 for anything else.
+// leaves its folder or may not be read; 503 when the server is out of
+// descriptors; 500 for anything else.
 func (s *session) respondError(err error) {
 	var he *httpError
 	switch {
@@ -311,6 +338,12 @@ func (s *session) respondError(err error) {
 		s.respond(404, nil, nil)
 	case errors.Is(err, fs.ErrPermission):
 		s.respond(403, nil, nil)
+	case outOfDescriptors(err):
+		// The server's condition, not the request's: the client may try
+		// again. The limit may have been lowered; the budget follows it.
+		xlog.Errorf("%v", err)
+		s.core.setClientBudget()
+		s.respond(503, nil, nil)
 	default:
 		xlog.Errorf("%v", err)
 		s.respond(500, nil, nil)
@@ -410,13 +443,99 @@ func (s *session) onFileDone() {
 }
 
 // onClientDone is the client sink's close callback: the client will send
-// nothing more. One that leaves before its head is complete gets no answer.
+// nothing more — it sent its FIN, or its connection failed. One that leaves
+// before its head is complete gets no answer; one that leaves while the
+// upstream has not finished replying has given up on the reply (abandon).
 func (s *session) onClientDone() {
-	if !s.responded {
+	switch {
+	case !s.responded:
+		s.close()
+	case s.proxying && s.upstreamSink.active:
+		s.abandon()
+	default:
+		s.check()
+	}
+}
+
+// abandon ends a proxied request whose client has left before the upstream
+// finished replying. Nobody will read the rest of the reply, so the
+// upstream connection is closed at once, rather than held — with the
+// client's socket, which the client has closed — until the upstream ends
+// it, however long that takes. nginx does the same by default, and logs a
+// 499.
+func (s *session) abandon() {
+	xlog.HTTPf("%s %s %s → 499 client closed the connection", s.client.remoteIP, s.req.method, s.req.path)
+	s.upstream.close(false)
+	s.close()
+}
+
+// forwardBody moves what the client has sent since its head into
+// fromClient, for the upstream, up to the end of the request's body and no
+// further: bytes after it — junk, or a pipelined request that may not even
+// belong to this route — are read and dropped, and the session keeps
+// reading only to notice the client leave. Bytes that are all body move
+// without a copy.
+func (s *session) forwardBody() {
+	p := s.clientSink.pipe
+	parts := s.clientSink.peek(nil, 0)
+	n := 0
+	var err error
+	for _, part := range parts {
+		k, ferr := s.framed(part)
+		n += k
+		if err = ferr; k < len(part) || err != nil {
+			break
+		}
+	}
+	if n == p.buf.Len() {
+		s.clientSink.readAll(&s.fromClient)
+	} else {
+		for _, part := range parts {
+			k := min(n, len(part))
+			s.fromClient.Write(part[:k])
+			if n -= k; n == 0 {
+				break
+			}
+		}
+		s.clientSink.clear(p.buf.Len())
+	}
+	if err != nil {
+		s.rejectBody(err)
+		return
+	}
+	if s.fromClient.Len() > 0 {
+		s.setFromClient(true)
+	}
+}
+
+// framed returns how many bytes at the start of b still belong to the
+// request's body — Content-Length bytes, or a chunked body up to and
+// including its last chunk and trailer section — and counts them as
+// forwarded. A malformed chunked body is an *httpError (400).
+func (s *session) framed(b []byte) (int, error) {
+	if s.req.chunked {
+		n, _, err := s.chunks.scan(b)
+		return n, err
+	}
+	n := int(min(int64(len(b)), s.bodyLeft))
+	s.bodyLeft -= int64(n)
+	return n, nil
+}
+
+// rejectBody ends a proxied request whose chunked body turned out
+// malformed. The upstream has the start of a request that can never be
+// completed, so its connection is closed. The client gets a 400 if no byte
+// of a reply has reached it yet; otherwise it is let go.
+func (s *session) rejectBody(err error) {
+	s.proxying = false
+	s.upstreamErrorResSet = true // the upstream closed here gets no 502
+	s.upstream.close(false)
+	s.fromClient.Reset()
+	if s.upstreamReplied {
 		s.close()
 		return
 	}
-	s.check()
+	s.respondError(err)
 }
 
 // onUpstreamClosed is the close callback of the upstream-facing ends. An

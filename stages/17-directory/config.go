@@ -13,6 +13,10 @@ import (
 	"strings"
 	"syscall"
 	"unicode/utf8"
+
+	"expserver-go/common/netaddr"
+
+	"golang.org/x/sys/unix"
 )
 
 // listDirectories decides what lookup does with a directory that has no
@@ -56,9 +60,11 @@ type routeConfig struct {
 
 	upstreams []string // reverse_proxy: every "host:port", for later stages
 	// upstreamHost and upstreamPort come from upstreams[0], split at its
-	// last colon, once at load time rather than on every request.
+	// last colon, once at load time rather than on every request, and
+	// upstreamAddr is its address, resolved at load time too.
 	upstreamHost string
 	upstreamPort int
+	upstreamAddr unix.SockaddrInet4
 
 	httpStatusCode int // redirect
 	redirectURL    string
@@ -96,8 +102,9 @@ type lookupResult struct {
 	filePath string // file_serve: the real path of the file to send
 	dirPath  string // file_serve: the real path of a directory to list
 
-	upstreamHost string // reverse_proxy
+	upstreamHost string // reverse_proxy: as the config names it, for the log
 	upstreamPort int
+	upstreamAddr unix.SockaddrInet4 // reverse_proxy: where to connect
 
 	httpStatusCode int // redirect
 	redirectURL    string
@@ -260,8 +267,14 @@ func parseListener(raw json.RawMessage, path string) (listenerConfig, error) {
 	if l.port, err = decodeInt(port, ppath); err != nil {
 		return l, err
 	}
-	if l.port < 0 || l.port > 65535 {
-		return l, errorAt(ppath, "%d is not a port (0–65535)", l.port)
+	// Port 0 would have the kernel pick a port that no client could know.
+	if l.port < 1 || l.port > 65535 {
+		return l, errorAt(ppath, "%d is not a port (1–65535)", l.port)
+	}
+	// A host name is looked up now, so that one that does not resolve is
+	// a mistake reported with its path, before anything is bound.
+	if _, err := netaddr.ResolveIPv4(l.host, l.port); err != nil {
+		return l, errorAt(hpath, "%v", err)
 	}
 	return l, nil
 }
@@ -430,7 +443,10 @@ func resolveDir(dir, path string) (string, error) {
 
 // parseReverseProxy reads the keys of a reverse_proxy route; path is the
 // route's JSON path. Every upstream is checked, though only the first is
-// used until load balancing arrives.
+// used until load balancing arrives. Each name is resolved here, once, as
+// nginx does: looking a name up waits for the name server, and on every
+// request, inside the loop, that wait would stall every client. A name
+// that does not resolve is a mistake in the config.
 func (r *routeConfig) parseReverseProxy(upstreams json.RawMessage, path string) error {
 	upath := jsonMember(path, "upstreams")
 	var err error
@@ -445,8 +461,12 @@ func (r *routeConfig) parseReverseProxy(upstreams json.RawMessage, path string) 
 		if !ok {
 			return errorAt(jsonElem(upath, i), "%q is not host:port", u)
 		}
+		addr, err := netaddr.ResolveIPv4(host, port)
+		if err != nil {
+			return errorAt(jsonElem(upath, i), "%v", err)
+		}
 		if i == 0 {
-			r.upstreamHost, r.upstreamPort = host, port
+			r.upstreamHost, r.upstreamPort, r.upstreamAddr = host, port, *addr
 		}
 	}
 	return nil
@@ -514,8 +534,8 @@ func decodeHeaderValue(raw json.RawMessage, path string) (string, error) {
 }
 
 // decodeObject checks that raw is a JSON object and stores the raw value of
-// each key into fields[key]; a key fields lacks is an error, reported in the
-// order the keys appear. path is the object's JSON path. raw must be
+// each key into fields[key]; a key fields lacks, or one given twice, is an
+// error, reported in the order the keys appear. path is the object's JSON path. raw must be
 // well-formed, as loadConfig checked.
 func decodeObject(raw json.RawMessage, path string, fields map[string]*json.RawMessage) error {
 	if jsonKind(raw) != "object" {
@@ -525,6 +545,9 @@ func decodeObject(raw json.RawMessage, path string, fields map[string]*json.RawM
 	if _, err := dec.Token(); err != nil {
 		return errorAt(path, "%v", err)
 	}
+	// encoding/json would keep the last of two equal keys without a word;
+	// a config that says one thing twice is a slip its author should see.
+	seen := make(map[string]bool, len(fields))
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -539,6 +562,10 @@ func decodeObject(raw json.RawMessage, path string, fields map[string]*json.RawM
 		if !ok {
 			return errorAt(jsonMember(path, key), "unknown key")
 		}
+		if seen[key] {
+			return errorAt(path, "duplicate key %q", key)
+		}
+		seen[key] = true
 		*dst = val
 	}
 	return nil
@@ -705,7 +732,7 @@ func (c *config) lookup(req *httpRequest, host string, port int) (*lookupResult,
 			return nil, err
 		}
 	case routeReverseProxy:
-		res.upstreamHost, res.upstreamPort = r.upstreamHost, r.upstreamPort
+		res.upstreamHost, res.upstreamPort, res.upstreamAddr = r.upstreamHost, r.upstreamPort, r.upstreamAddr
 	case routeRedirect:
 		res.httpStatusCode, res.redirectURL = r.httpStatusCode, r.redirectURL
 	}
@@ -835,18 +862,24 @@ func realPathIn(root, p string) (string, error) {
 	return real, nil
 }
 
-// fileError classifies a failure to find a file: a missing file, or a
-// path through a file as if it were a folder, is not found; EACCES already
-// matches fs.ErrPermission.
+// fileError classifies a failure to find a file as nginx answers it: a
+// missing file, a path through a file as if it were a folder, or a name too
+// long to exist, is not found; a loop of symbolic links is refused, as is
+// EACCES, which already matches fs.ErrPermission. What a client asks for
+// never makes a 500.
 func fileError(err error) error {
-	if isNotFound(err) && !errors.Is(err, fs.ErrNotExist) {
+	switch {
+	case isNotFound(err) && !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("lookup: %w (%w)", err, fs.ErrNotExist)
+	case errors.Is(err, syscall.ELOOP):
+		return fmt.Errorf("lookup: %w (%w)", err, fs.ErrPermission)
 	}
 	return fmt.Errorf("lookup: %w", err)
 }
 
 // isNotFound reports whether err means the path does not exist, including
-// ENOTDIR: "/a.txt/b" does not exist when a.txt is a file.
+// ENOTDIR ("/a.txt/b" does not exist when a.txt is a file) and ENAMETOOLONG
+// (no file has a name longer than the file system allows).
 func isNotFound(err error) bool {
-	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.ENAMETOOLONG)
 }

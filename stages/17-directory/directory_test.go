@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"html"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -45,6 +47,37 @@ func listingHrefs(t *testing.T, page []byte) []string {
 		hrefs = append(hrefs, html.UnescapeString(l[0]))
 	}
 	return hrefs
+}
+
+// listingPage returns the listing of dir, asked for as pathname, as a
+// client receives it: generated into a small pipe piece by piece, as the
+// pipe is drained. It fails unless the page is exactly as long as the
+// listing announced, since that is its Content-Length.
+func listingPage(dir, pathname string) ([]byte, error) {
+	l, err := newListing(dir, dir, pathname)
+	if err != nil {
+		return nil, err
+	}
+	sink := newPipeSink(func() {}, func() {})
+	p, err := newPipe(testCore(), 1000, l.source, sink)
+	if err != nil {
+		return nil, err
+	}
+	var page []byte
+	for !l.closed {
+		l.produce()
+		if p.buf.Len() > 2*p.thresh {
+			return nil, fmt.Errorf("the listing overfilled its pipe: %d bytes", p.buf.Len())
+		}
+		for _, part := range sink.peek(nil, 0) {
+			page = append(page, part...)
+		}
+		sink.clear(p.buf.Len())
+	}
+	if int64(len(page)) != l.size {
+		return nil, fmt.Errorf("page of %d bytes, announced as %d", len(page), l.size)
+	}
+	return page, nil
 }
 
 // fixedTime is the modification time given to everything in listing tests.
@@ -99,14 +132,14 @@ func TestDirectoryListingGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got, err := directoryListing(dir, "/docs/")
+	got, err := listingPage(dir, "/docs/")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// go test -update rewrites testdata/listing.golden; a difference is
 	// shown as a unified diff.
 	golden.Assert(t, string(got), "listing.golden")
-	again, err := directoryListing(dir, "/docs/")
+	again, err := listingPage(dir, "/docs/")
 	if err != nil || !bytes.Equal(again, got) {
 		t.Errorf("a second listing differs from the first (err %v)", err)
 	}
@@ -133,12 +166,12 @@ func TestDirectoryListingHrefs(t *testing.T) {
 		{test, "/my docs/", []string{"/", "/my%20docs/cat.jpg", "/my%20docs/sample.pdf"}},
 	}
 	for _, tc := range cases {
-		page, err := directoryListing(tc.dir, tc.pathname)
+		page, err := listingPage(tc.dir, tc.pathname)
 		if err != nil {
-			t.Fatalf("directoryListing(%q): %v", tc.pathname, err)
+			t.Fatalf("listingPage(%q): %v", tc.pathname, err)
 		}
 		if got := listingHrefs(t, page); !slices.Equal(got, tc.want) {
-			t.Errorf("directoryListing(%q) hrefs = %q, want %q", tc.pathname, got, tc.want)
+			t.Errorf("listingPage(%q) hrefs = %q, want %q", tc.pathname, got, tc.want)
 		}
 	}
 }
@@ -160,12 +193,14 @@ func TestDirectoryListingEscaping(t *testing.T) {
 		{"back\\slash`.txt", "/back%5Cslash%60.txt", "back\\slash`.txt"},
 		{"café.txt", "/caf%C3%A9.txt", "café.txt"},
 		{"\xff.txt", "/%FF.txt", "\uFFFD.txt"},
-		{"tab\t.txt", "/tab%09.txt", "tab\t.txt"},
+		// Control characters are shown as U+FFFD; the link keeps them.
+		{"tab\t.txt", "/tab%09.txt", "tab\uFFFD.txt"},
+		{"line\nbreak\x1b[31m.txt", "/line%0Abreak%1B%5B31m.txt", "line\uFFFDbreak\uFFFD[31m.txt"},
 	}
 	for _, tc := range cases {
 		writeFile(t, dir, tc.name, "x")
 	}
-	page, err := directoryListing(dir, "/")
+	page, err := listingPage(dir, "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +226,7 @@ func TestDirectoryListingEscaping(t *testing.T) {
 
 func TestDirectoryListingDocument(t *testing.T) {
 	dir := t.TempDir()
-	page, err := directoryListing(dir, `/<b>&"x"/`)
+	page, err := listingPage(dir, `/<b>&"x"/`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,12 +251,46 @@ func TestDirectoryListingDocument(t *testing.T) {
 
 func TestDirectoryListingErrors(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "none")
-	if _, err := directoryListing(missing, "/none/"); err == nil || !strings.Contains(err.Error(), missing) {
+	if _, err := listingPage(missing, "/none/"); err == nil || !strings.Contains(err.Error(), missing) {
 		t.Errorf("listing a missing folder: %v, want an error naming it", err)
 	}
 	file := writeFile(t, t.TempDir(), "f.txt", "x")
-	if _, err := directoryListing(file, "/f.txt"); err == nil {
+	if _, err := listingPage(file, "/f.txt"); err == nil {
 		t.Error("listing a file succeeded")
+	}
+}
+
+// TestListable checks the folders a listing may show: others must be able
+// to read the folder and to enter it and every folder on the way, the root
+// excepted.
+func TestListable(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Chmod(root, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []struct {
+		name string
+		mode os.FileMode
+	}{
+		{"open", 0o755}, {"open/sub", 0o755}, {"private", 0o700}, {"private/sub", 0o755},
+		{"enter-only", 0o711}, {"enter-only/sub", 0o755}, {"list-only", 0o754},
+	} {
+		p := filepath.Join(root, d.name)
+		if err := os.Mkdir(p, d.mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, d.mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for dir, ok := range map[string]bool{
+		"": true, "open": true, "open/sub": true, "enter-only/sub": true,
+		"private": false, "private/sub": false, "enter-only": false, "list-only": false,
+	} {
+		err := listable(root, filepath.Join(root, dir))
+		if ok && err != nil || !ok && !errors.Is(err, fs.ErrPermission) {
+			t.Errorf("listable(%q) = %v, want ok %v", dir, err, ok)
+		}
 	}
 }
 
@@ -250,7 +319,7 @@ func BenchmarkDirectoryListing(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := directoryListing(dir, "/bench/"); err != nil {
+		if _, err := listingPage(dir, "/bench/"); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -34,13 +34,17 @@ type file struct {
 
 // newFile opens the file at path for reading, and only if:
 //
-//  1. it exists (a missing file, or a path through a file as if it were a
-//     folder, is not found);
+//  1. it exists (a missing file, a path through a file as if it were a
+//     folder, or a name longer than any file system allows, is not found,
+//     as nginx says);
 //  2. it lies inside root, every symbolic link followed — a ".." or a
 //     link that would lead out, "/srv/public2" next to "/srv/public"
 //     included, is refused;
 //  3. it is a regular file;
-//  4. others may read it (the course's rule for what is public).
+//  4. others may read it, and enter every folder between the public folder
+//     and it: the course's rule for what is public, applied to the whole
+//     way there, because a server run as root could otherwise serve a file
+//     from a folder its owner keeps private.
 //
 // The kernel enforces the second rule while it opens the file: openat2 with
 // RESOLVE_BENEATH resolves the path inside the folder and fails if any step
@@ -48,14 +52,16 @@ type file struct {
 // link can be swapped in between them. (It also refuses absolute symbolic
 // links, even ones pointing back inside the folder.) A kernel older than
 // openat2 gets an open followed by a check of the opened file's real path.
+// The folders of the fourth rule are the ones the file really lies in, so a
+// symbolic link cannot lead around a private folder.
 // A missing file gives an error wrapping fs.ErrNotExist and a refused one
 // fs.ErrPermission; callers tell them apart with errors.Is.
 // Mirrors xps_file_create.
 func newFile(c *core, path, root string) (*file, error) {
-	fd, err := openBeneath(c, root, path)
+	fd, rel, err := openBeneath(c, root, path)
 	if err != nil {
 		switch {
-		case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR):
+		case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR), errors.Is(err, unix.ENAMETOOLONG):
 			err = fs.ErrNotExist
 		case errors.Is(err, unix.EXDEV), errors.Is(err, unix.EACCES), errors.Is(err, unix.ELOOP):
 			err = fs.ErrPermission
@@ -75,6 +81,10 @@ func newFile(c *core, path, root string) (*file, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("file %s: not readable by others: %w", path, fs.ErrPermission)
 	}
+	if err := foldersOpen(c, root, rel); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("file %s: %w", path, err)
+	}
 	f := &file{core: c, path: path, fd: fd, size: st.Size, left: st.Size, mimeType: mime.TypeByPath(path)}
 	f.source = newPipeSource(f.read, f.close)
 	f.released = f.regionReleased
@@ -92,39 +102,82 @@ func newFile(c *core, path, root string) (*file, error) {
 const openFlags = unix.O_RDONLY | unix.O_NONBLOCK | unix.O_CLOEXEC | unix.O_NOCTTY
 
 // openBeneath opens path, which must lie inside root, for reading. It fails
-// with EXDEV when the path leads out of root.
-func openBeneath(c *core, root, path string) (int, error) {
+// with EXDEV when the path leads out of root. It also returns where the
+// file really lies, relative to root, with no symbolic link left in it.
+func openBeneath(c *core, root, path string) (fd int, rel string, err error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return -1, err
+		return -1, "", err
 	}
-	rel, err := filepath.Rel(root, abs)
-	if err != nil {
-		return -1, err
+	if rel, err = filepath.Rel(root, abs); err != nil {
+		return -1, "", err
 	}
 	dirFD, err := c.dirFD(root)
 	if err != nil {
-		return -1, err
+		return -1, "", err
 	}
-	how := unix.OpenHow{Flags: openFlags, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS}
-	fd, err := unix.Openat2(dirFD, rel, &how)
-	if !errors.Is(err, unix.ENOSYS) {
-		return fd, err
-	}
-	// No openat2 (Linux before 5.6): open, then check where the kernel
-	// actually opened the file.
-	if fd, err = unix.Open(abs, openFlags, 0); err != nil {
-		return -1, err
-	}
-	real, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
-	if err == nil && !within(root, real) {
-		err = unix.EXDEV
+	// First without following symbolic links: when there is none on the
+	// way, which is the common case, the file lies at rel itself.
+	how := unix.OpenHow{Flags: openFlags, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_SYMLINKS}
+	fd, err = unix.Openat2(dirFD, rel, &how)
+	switch {
+	case err == nil:
+		return fd, rel, nil
+	case errors.Is(err, unix.ELOOP):
+		// A link on the way: follow it, still inside root, and ask the
+		// kernel where it led.
+		how.Resolve &^= unix.RESOLVE_NO_SYMLINKS
+		fd, err = unix.Openat2(dirFD, rel, &how)
+	case errors.Is(err, unix.ENOSYS):
+		// No openat2 (Linux before 5.6): open, then check where the kernel
+		// actually opened the file.
+		fd, err = unix.Open(abs, openFlags, 0)
 	}
 	if err != nil {
-		unix.Close(fd)
-		return -1, err
+		return -1, "", err
 	}
-	return fd, nil
+	if rel, err = openedPath(root, fd); err != nil {
+		unix.Close(fd)
+		return -1, "", err
+	}
+	return fd, rel, nil
+}
+
+// openedPath returns where the open file fd lies, relative to root, as
+// the kernel resolved it; EXDEV when that is outside root.
+func openedPath(root string, fd int) (string, error) {
+	real, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err != nil {
+		return "", err
+	}
+	if !within(root, real) {
+		return "", unix.EXDEV
+	}
+	return filepath.Rel(root, real)
+}
+
+// foldersOpen checks that others may enter (o+x) every folder on the way
+// from root to rel, which holds no symbolic link; root itself is the
+// operator's choice and is not checked. It costs one fstatat per folder:
+// none for a file straight inside root.
+func foldersOpen(c *core, root, rel string) error {
+	dirFD, err := c.dirFD(root)
+	if err != nil {
+		return err
+	}
+	var st unix.Stat_t
+	for i := range len(rel) {
+		if rel[i] != '/' {
+			continue
+		}
+		if err := unix.Fstatat(dirFD, rel[:i], &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return os.NewSyscallError("fstatat", err)
+		}
+		if st.Mode&0o001 == 0 {
+			return fmt.Errorf("folder %s: others may not enter it: %w", rel[:i], fs.ErrPermission)
+		}
+	}
+	return nil
 }
 
 // within reports whether path is root or lies below it. Both must be clean
@@ -174,6 +227,7 @@ func (f *file) regionReleased() {
 	f.regions--
 	if f.closed && f.regions == 0 {
 		unix.Close(f.fd)
+		f.core.loop.released()
 	}
 }
 
@@ -188,6 +242,7 @@ func (f *file) close() {
 	f.closed = true
 	if f.regions == 0 {
 		unix.Close(f.fd)
+		f.core.loop.released()
 	}
 	f.source.close()
 	if xlog.DebugEnabled() {

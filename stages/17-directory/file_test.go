@@ -41,6 +41,13 @@ func TestNewFileChecks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A folder others may not enter, and one they may enter but not list.
+	for d, mode := range map[string]os.FileMode{"hidden": 0o700, "enter-only": 0o711} {
+		if err := os.Mkdir(filepath.Join(public, d), mode); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(filepath.Join(public, d), mode) // not subject to the umask
+	}
 	write := func(path string, mode os.FileMode) {
 		if err := os.WriteFile(path, []byte("data"), mode); err != nil {
 			t.Fatal(err)
@@ -50,6 +57,17 @@ func TestNewFileChecks(t *testing.T) {
 	write(filepath.Join(public, "ok.txt"), 0o644)
 	write(filepath.Join(public, "private.txt"), 0o640)
 	write(filepath.Join(outside, "secret.txt"), 0o644)
+	write(filepath.Join(public, "sub", "deep.txt"), 0o644)
+	write(filepath.Join(public, "hidden", "ok.txt"), 0o644)
+	write(filepath.Join(public, "enter-only", "ok.txt"), 0o644)
+	for link, target := range map[string]string{
+		"link-hidden.txt": filepath.Join("hidden", "ok.txt"),
+		"loop":            "loop",
+	} {
+		if err := os.Symlink(target, filepath.Join(public, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := os.Symlink(filepath.Join(outside, "secret.txt"), filepath.Join(public, "link-out.txt")); err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +87,11 @@ func TestNewFileChecks(t *testing.T) {
 		{filepath.Join(public, "ok.txt"), nil},
 		{filepath.Join(public, "sub", "..", "ok.txt"), nil},
 		{filepath.Join(public, "link-in.txt"), nil},
+		{filepath.Join(public, "sub", "deep.txt"), nil},
+		{filepath.Join(public, "enter-only", "ok.txt"), nil},
+		{filepath.Join(public, "hidden", "ok.txt"), fs.ErrPermission},
+		{filepath.Join(public, "link-hidden.txt"), fs.ErrPermission},
+		{filepath.Join(public, "loop"), fs.ErrPermission},
 		{filepath.Join(public, "missing.txt"), fs.ErrNotExist},
 		{filepath.Join(public, "sub"), fs.ErrNotExist}, // a directory is not a file to send
 		{filepath.Join(public, "private.txt"), fs.ErrPermission},

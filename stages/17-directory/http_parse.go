@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -25,9 +26,10 @@ const (
 // Limits the parser enforces on its own. The 100 000-byte cap on the whole
 // head is the caller's, because only the caller knows how much it buffered.
 const (
-	// maxTargetLen bounds the request-target; a longer one is answered with
-	// 414 as soon as its 8193rd byte arrives.
-	maxTargetLen = 8192
+	// maxTargetLen bounds the request-target. nginx's request line must fit
+	// in 8 KiB, so a target of 8192 bytes or more is a 414 there; here too,
+	// as soon as its 8192nd byte arrives.
+	maxTargetLen = 8191
 	// maxHeaders bounds the number of header lines (431 beyond it), so the
 	// header list cannot grow to tens of thousands of tiny entries.
 	maxHeaders = 256
@@ -780,6 +782,106 @@ func lookupMethod(m []byte) string {
 		}
 	}
 	return ""
+}
+
+// chunkedBody follows a chunked request body (RFC 9112 §7.1) as its bytes
+// arrive, to find where it ends. A proxy forwards the body as it came,
+// still chunked, and must stop after the last chunk and its trailer
+// section: what follows is not part of the request — junk, or a second
+// request, perhaps for a path outside the route. Every line must end in
+// CRLF: a proxy that took a bare LF for a line end where its upstream does
+// not would see the body end somewhere else than the upstream does. The
+// zero value is ready for a body's first byte.
+type chunkedBody struct {
+	state chunkState
+	size  int64 // the chunk-size being read, then the data bytes still to come
+}
+
+// chunkState is what the next byte of a chunked body must be.
+type chunkState uint8
+
+const (
+	chunkSize        chunkState = iota // the first hex digit of a chunk-size
+	chunkSizeMore                      // another digit, or what ends the size
+	chunkExt                           // a chunk extension, up to its CR
+	chunkSizeLF                        // the LF ending the size line
+	chunkData                          // the chunk's data
+	chunkDataCR                        // the CR after the data
+	chunkDataLF                        // the LF after it
+	chunkTrailer                       // a trailer field line, or the final CRLF
+	chunkTrailerLine                   // the rest of a trailer field line, up to its CR
+	chunkTrailerLF                     // the LF ending a trailer field line
+	chunkLastLF                        // the LF ending the body
+	chunkDone                          // the body is complete
+)
+
+// scan reads b, the next bytes of the body, and returns how many of them
+// belong to it: all of b, or fewer when the body ends inside b; done says
+// whether it has ended. A malformed body is an *httpError with status 400.
+func (c *chunkedBody) scan(b []byte) (n int, done bool, err error) {
+	for n < len(b) && c.state != chunkDone {
+		if c.state == chunkData {
+			k := int(min(c.size, int64(len(b)-n)))
+			n += k
+			if c.size -= int64(k); c.size == 0 {
+				c.state = chunkDataCR
+			}
+			continue
+		}
+		ch := b[n]
+		n++
+		next, ok := c.state, true
+		switch c.state {
+		case chunkSize:
+			next, ok = chunkSizeMore, isHexDigit(ch)
+			c.size = int64(unhex(ch))
+		case chunkSizeMore:
+			switch {
+			case isHexDigit(ch) && c.size <= (math.MaxInt64-15)/16:
+				c.size = c.size<<4 | int64(unhex(ch))
+			case ch == ';' || ch == ' ' || ch == '\t':
+				next = chunkExt
+			case ch == '\r':
+				next = chunkSizeLF
+			default:
+				ok = false
+			}
+		case chunkExt:
+			if ch == '\r' {
+				next = chunkSizeLF
+			}
+			ok = ch == '\t' || !isCtl(ch) || ch == '\r'
+		case chunkSizeLF:
+			next, ok = chunkData, ch == '\n'
+			if c.size == 0 {
+				next = chunkTrailer
+			}
+		case chunkDataCR:
+			next, ok = chunkDataLF, ch == '\r'
+		case chunkDataLF:
+			next, ok = chunkSize, ch == '\n'
+		case chunkTrailer:
+			next, ok = chunkTrailerLine, ch != '\n'
+			if ch == '\r' {
+				next = chunkLastLF
+			}
+		case chunkTrailerLine:
+			if ch == '\r' {
+				next = chunkTrailerLF
+			}
+			ok = ch != '\n'
+		case chunkTrailerLF:
+			next, ok = chunkTrailer, ch == '\n'
+		case chunkLastLF:
+			next, ok = chunkDone, ch == '\n'
+		}
+		if !ok {
+			c.state = chunkDone
+			return n, true, newHTTPError(400, "malformed chunked body at "+quoteByte(ch))
+		}
+		c.state = next
+	}
+	return n, c.state == chunkDone, nil
 }
 
 func isDigit(c byte) bool    { return '0' <= c && c <= '9' }

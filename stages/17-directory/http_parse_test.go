@@ -312,11 +312,11 @@ var goodRequests = []goodCase{
 		want: rootRequest([]header{{"Host", "[2001:db8::1]:8080"}}),
 	},
 	{
-		name: "request-target of exactly 8192 bytes",
-		head: "GET " + longTarget(8192) + " HTTP/1.1\r\nHost: x\r\n\r\n",
+		name: "request-target of 8191 bytes, the longest",
+		head: "GET " + longTarget(8191) + " HTTP/1.1\r\nHost: x\r\n\r\n",
 		want: httpRequest{
-			requestLine: "GET " + longTarget(8192) + " HTTP/1.1", method: "GET", uri: longTarget(8192), port: -1,
-			path: longTarget(8192), pathname: longTarget(8192), version: "1.1", headers: []header{{"Host", "x"}},
+			requestLine: "GET " + longTarget(8191) + " HTTP/1.1", method: "GET", uri: longTarget(8191), port: -1,
+			path: longTarget(8191), pathname: longTarget(8191), version: "1.1", headers: []header{{"Host", "x"}},
 		},
 	},
 	{
@@ -362,8 +362,8 @@ var badRequests = []badCase{
 	{"DEL in path", "GET /a\x7fb HTTP/1.1\r\nHost: x\r\n\r\n", 400},
 	{"tab in path", "GET /a\tb HTTP/1.1\r\nHost: x\r\n\r\n", 400},
 	{"NUL in query", "GET /a?b\x00c HTTP/1.1\r\nHost: x\r\n\r\n", 400},
-	{"request-target of 8193 bytes", "GET " + longTarget(8193) + " HTTP/1.1\r\nHost: x\r\n\r\n", 414},
-	{"endless request-target", "GET " + longTarget(8193), 414},
+	{"request-target of 8192 bytes", "GET " + longTarget(8192) + " HTTP/1.1\r\nHost: x\r\n\r\n", 414},
+	{"endless request-target", "GET " + longTarget(8192), 414},
 	{"endless absolute-form host", "GET http://" + strings.Repeat("h", 8200), 414},
 	{"unsupported scheme", "GET ftp://h/ HTTP/1.1\r\nHost: h\r\n\r\n", 400},
 	{"overlong scheme", "GET httpss://h/ HTTP/1.1\r\nHost: h\r\n\r\n", 400},

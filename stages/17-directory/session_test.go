@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,6 +123,127 @@ func TestProxyHead(t *testing.T) {
 	want := "POST /api?x=1 HTTP/1.1\r\nHost: example.org:8002\r\nContent-Length: 3\r\nAccept: */*\r\nConnection: close\r\n\r\n"
 	if got := string(proxyHead(req)); got != want {
 		t.Fatalf("proxyHead =\n%q\nwant\n%q", got, want)
+	}
+}
+
+// proxySession is a session of a client of a proxy whose upstream is a
+// listening socket that never answers, with a real loop, so the upstream
+// connection is made.
+func proxySession(t *testing.T) *session {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	path := filepath.Join(t.TempDir(), "xps_config.json")
+	doc := `{"servers": [{"listeners": [{"host": "0.0.0.0", "port": 8001}], "routes": [
+		{"req_path": "/api", "type": "reverse_proxy", "upstreams": ["` + ln.Addr().String() + `"]}]}]}`
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := testSession(t, cfg)
+	lp, err := newLoop(s.core)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.core.loop = lp
+	t.Cleanup(func() {
+		for c := range s.core.connections {
+			c.close(false)
+		}
+		lp.close()
+	})
+	return s
+}
+
+// TestProxyForwardsTheFramedRequest checks that exactly the request the head
+// frames goes to the upstream: its head, then Content-Length bytes or a
+// chunked body up to its end, never what follows.
+func TestProxyForwardsTheFramedRequest(t *testing.T) {
+	const fwd = "Host: h\r\n"
+	cases := []struct{ name, sent, head, body string }{
+		{"bytes past Content-Length", "POST /api HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhelloEXTRA",
+			"POST /api HTTP/1.1\r\n" + fwd + "Content-Length: 5\r\n", "hello"},
+		{"a pipelined request", "GET /api HTTP/1.1\r\nHost: h\r\n\r\nGET /admin HTTP/1.1\r\nHost: h\r\n\r\n",
+			"GET /api HTTP/1.1\r\n" + fwd, ""},
+		{"a chunked body, then junk", "POST /api HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			"5;x=y\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Sum: 1\r\n\r\nGET /admin HTTP/1.1\r\n\r\n",
+			"POST /api HTTP/1.1\r\n" + fwd + "Transfer-Encoding: chunked\r\n",
+			"5;x=y\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Sum: 1\r\n\r\n"},
+		{"Connection naming the framing", "POST /api HTTP/1.1\r\nHost: h\r\nConnection: Content-Length, Host\r\nContent-Length: 2\r\n\r\nokNO",
+			"POST /api HTTP/1.1\r\n" + fwd + "Content-Length: 2\r\n", "ok"},
+	}
+	for _, tc := range cases {
+		for _, piece := range []int{1, 3, len(tc.sent)} {
+			s := proxySession(t)
+			feed(s, tc.sent, piece)
+			b, err := s.fromClient.Read(s.fromClient.Len())
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := tc.head + "Connection: close\r\n\r\n" + tc.body
+			if got := string(b.Bytes()); got != want {
+				t.Errorf("%s (pieces of %d): the upstream gets\n%q\nwant\n%q", tc.name, piece, got, want)
+			}
+		}
+	}
+}
+
+func TestProxyMalformedChunkedBody(t *testing.T) {
+	s := proxySession(t)
+	feed(s, "POST /api HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n", 4)
+	b, _ := s.toClient.Read(s.toClient.Len())
+	if !strings.HasPrefix(string(b.Bytes()), "HTTP/1.1 400 ") {
+		t.Errorf("response %q, want 400", b.Bytes()[:min(40, b.Len())])
+	}
+	if !s.upstream.closed || s.fromClient.Len() != 0 {
+		t.Errorf("upstream closed = %v, %d bytes still for it; want it closed and nothing", s.upstream.closed, s.fromClient.Len())
+	}
+}
+
+// TestProxyClientLeaves checks that a client leaving before the upstream has
+// replied ends the session and the upstream connection at once.
+func TestProxyClientLeaves(t *testing.T) {
+	s := proxySession(t)
+	feed(s, "GET /api HTTP/1.1\r\nHost: h\r\n\r\n", 100)
+	if s.upstream == nil || s.upstream.closed {
+		t.Fatal("the request did not go to the upstream")
+	}
+	s.onClientDone()
+	if !s.closed || !s.upstream.closed {
+		t.Fatalf("session closed = %v, upstream closed = %v; want both", s.closed, s.upstream.closed)
+	}
+}
+
+func TestChunkedBodyScan(t *testing.T) {
+	const body = "4\r\nwiki\r\n5;ext\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nA: b\r\n\r\n"
+	for _, piece := range []int{1, 2, 7, len(body)} {
+		var c chunkedBody
+		in := body + "NEXT"
+		total, done := 0, false
+		for len(in) > 0 && !done {
+			k := min(piece, len(in))
+			n, d, err := c.scan([]byte(in[:k]))
+			if err != nil {
+				t.Fatalf("pieces of %d: %v", piece, err)
+			}
+			total, done, in = total+n, d, in[n:]
+		}
+		if !done || total != len(body) {
+			t.Errorf("pieces of %d: done %v after %d bytes, want the end after %d", piece, done, total, len(body))
+		}
+	}
+	for _, bad := range []string{"x\r\n", "5\nhello\r\n", "5\r\nhelloX", "0\r\nA: b\n", "0\r\n\rX", "1\x00\r\n",
+		"FFFFFFFFFFFFFFFFF\r\n"} {
+		var c chunkedBody
+		if _, _, err := c.scan([]byte(bad)); err == nil {
+			t.Errorf("scan(%q) accepted a malformed body", bad)
+		}
 	}
 }
 

@@ -66,8 +66,26 @@ var Servers = []Server{
 		Failing: []string{"proxy-200-concurrent", "proxy-equals-upstream", "proxy-forwards-body"},
 	},
 	{
+		// Out of descriptors, a listener that counts its own failed accept
+		// as a release is retried on every iteration of a loop that then
+		// never blocks: it serves every client, at 100 % CPU while it waits.
+		Name: "spins-when-out-of-descriptors", Stage: 9, file: "listener.go",
+		old:     "\tl.core.loop.freed = false\n",
+		new:     "\tl.core.loop.freed = true\n",
+		Failing: []string{"fd-exhaustion"},
+	},
+	{
+		// Out of descriptors with no connection to close, a server without
+		// the spare descriptor leaves the clients in its accept queue
+		// waiting for ever.
+		Name: "never-sheds-unservable-clients", Stage: 9, file: "listener.go",
+		old:     "\tif len(l.core.connections) == 0 {\n\t\tl.shed()\n\t}\n",
+		new:     "",
+		Failing: []string{"fd-exhaustion"},
+	},
+	{
 		Name: "serves-outside-the-root", Stage: 12, file: "file.go",
-		old: "\tfd, err := openBeneath(c, c.publicRoot, path)\n", new: "\tfd, err := unix.Open(path, openFlags, 0)\n",
+		old: "\tfd, rel, err := openBeneath(c, c.publicRoot, path)\n", new: "\tfd, err := unix.Open(path, openFlags, 0)\n\trel, _ := openedPath(c.publicRoot, fd)\n",
 		Failing: []string{"file-access-restriction"},
 	},
 }
