@@ -34,6 +34,9 @@ func TestStage(t *testing.T) {
 				t.Fatal(err)
 			}
 			runSuite(t, n, bin, func(t *testing.T, r milestone.Result) {
+				if reason, ok := milestone.IsSkipped(r.Err); ok {
+					t.Skip(reason)
+				}
 				if r.Err != nil {
 					t.Errorf("%s: %v\nserver log (tail):\n%s", r.Milestone.Title, r.Err, r.Log)
 				}
@@ -52,13 +55,14 @@ func runSuite(t *testing.T, n int, bin string, report func(t *testing.T, r miles
 	}
 	ports := [4]int(free[:4])
 	env, closeEnv, err := milestone.Prepare(milestone.Target{
-		Stage: n, Bin: bin, Args: stageArgs(n, ports, free[4]),
+		Stage: n, Bin: bin, Args: stageArgs(n, ports, "127.0.0.1:"+strconv.Itoa(free[4]), "../public/xps_config.json"),
 		Host: "127.0.0.1", Ports: ports, UpstreamPort: free[4], Long: long,
 	})
 	t.Cleanup(closeEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
+	env.ArgsFor = func(ports [4]int, upstream, config string) []string { return stageArgs(n, ports, upstream, config) }
 	for _, m := range milestone.ForStage(n) {
 		t.Run(m.ID, func(t *testing.T) {
 			env.Logf = t.Logf
@@ -67,11 +71,10 @@ func runSuite(t *testing.T, n int, bin string, report func(t *testing.T, r miles
 	}
 }
 
-// stageArgs is the command line of our stage n: flags moving it to the test's
-// ports, and the grader's config-path argument, which stages 6–15 ignore and
-// stages 16–17 read.
-func stageArgs(n int, ports [4]int, upstreamPort int) []string {
-	const config = "../public/xps_config.json"
+// stageArgs is the command line of our stage n: flags moving it to the given
+// ports and upstream (host:port), and the grader's config-path argument,
+// which stages 6–15 ignore and stages 16–17 read.
+func stageArgs(n int, ports [4]int, upstream, config string) []string {
 	if n >= 16 {
 		return []string{config}
 	}
@@ -81,7 +84,7 @@ func stageArgs(n int, ports [4]int, upstreamPort int) []string {
 	}
 	args := []string{"-ports", strings.Join(ps, ",")}
 	if milestone.UsesUpstream(n) {
-		args = append(args, "-upstream", "127.0.0.1:"+strconv.Itoa(upstreamPort))
+		args = append(args, "-upstream", upstream)
 	}
 	return append(args, config)
 }

@@ -84,23 +84,7 @@ func ParseResponse(raw []byte) (*Response, error) {
 // RoundTrip connects to addr, writes the raw request, reads until the server
 // closes the connection and parses what came back.
 func RoundTrip(addr, request string, timeout time.Duration) (*Response, []byte, error) {
-	c, err := Dial(addr)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer c.Close()
-	if _, err := c.Write([]byte(request)); err != nil {
-		return nil, nil, err
-	}
-	raw, err := ReadToClose(c, timeout)
-	if err != nil && len(raw) == 0 {
-		return nil, raw, fmt.Errorf("no response: %w", err)
-	}
-	r, perr := ParseResponse(raw)
-	if perr != nil {
-		return nil, raw, perr
-	}
-	return r, raw, nil
+	return RoundTripFrom("", addr, request, timeout)
 }
 
 // Get sends a minimal HTTP/1.1 GET for target to addr and returns the

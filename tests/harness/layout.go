@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"expserver-go/stages"
 )
 
 // Layout is the course's directory layout: the binary runs in App, the web
@@ -18,7 +20,7 @@ type Layout struct {
 
 // NewLayout creates the layout in a new temporary directory and copies the
 // fixture tree into Public.
-func NewLayout(fixtures string) (*Layout, error) {
+func NewLayout(fixtures fs.FS) (*Layout, error) {
 	root, err := os.MkdirTemp("", "xps-layout-")
 	if err != nil {
 		return nil, err
@@ -35,7 +37,7 @@ func NewLayout(fixtures string) (*Layout, error) {
 			return nil, err
 		}
 	}
-	if err := CopyTree(fixtures, l.Public); err != nil {
+	if err := os.CopyFS(l.Public, fixtures); err != nil {
 		os.RemoveAll(root)
 		return nil, err
 	}
@@ -45,13 +47,15 @@ func NewLayout(fixtures string) (*Layout, error) {
 // Remove deletes the layout.
 func (l *Layout) Remove() error { return os.RemoveAll(l.Root) }
 
-// Fixtures returns the sample web root of the repository, stages/public.
-func Fixtures() (string, error) {
-	root, err := RepoRoot()
+// Fixtures returns the sample web root of the repository, stages/public, as
+// built into the binary: a tool that runs away from the repository has it
+// too.
+func Fixtures() fs.FS {
+	sub, err := fs.Sub(stages.Public, "public")
 	if err != nil {
-		return "", err
+		panic(fmt.Sprintf("harness: embedded fixtures: %v", err)) // a constant path; cannot fail
 	}
-	return filepath.Join(root, "stages", "public"), nil
+	return sub
 }
 
 // CopyTree copies the regular files and directories under src into dst,

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -121,20 +122,78 @@ func ReadChunk(c net.Conn, timeout time.Duration) ([]byte, error) {
 	return nil, err
 }
 
-// ReadFull reads exactly n bytes.
-func ReadFull(c net.Conn, n int, timeout time.Duration) ([]byte, error) {
+// The reads below that may take many calls bound the silence between two
+// arrivals, not the whole transfer: a large reply that keeps flowing is
+// never cut short, and a server that has stopped sending fails the read
+// after idle, not after the longest a transfer could take.
+
+// ReadFull reads exactly n bytes, failing when nothing arrives for idle.
+func ReadFull(c net.Conn, n int, idle time.Duration) ([]byte, error) {
 	buf := make([]byte, n)
-	c.SetReadDeadline(time.Now().Add(timeout))
-	k, err := io.ReadFull(c, buf)
-	return buf[:k], err
+	k := 0
+	for k < n {
+		c.SetReadDeadline(time.Now().Add(idle))
+		m, err := c.Read(buf[k:])
+		k += m
+		if err != nil {
+			if errors.Is(err, io.EOF) && k > 0 {
+				err = io.ErrUnexpectedEOF // as io.ReadFull says it
+			}
+			return buf[:k], err
+		}
+	}
+	return buf, nil
 }
 
 // ReadToClose reads until the peer closes the connection and returns all the
-// bytes. A reset after data counts as a close; the error then says so.
-func ReadToClose(c net.Conn, timeout time.Duration) ([]byte, error) {
-	c.SetReadDeadline(time.Now().Add(timeout))
-	b, err := io.ReadAll(c)
-	return b, err
+// bytes, failing when nothing arrives for idle. A reset after data counts
+// as a close; the error then says so.
+func ReadToClose(c net.Conn, idle time.Duration) ([]byte, error) {
+	return ReadToCloseAmong(c, idle, NewProgress())
+}
+
+// Progress is when a crowd of connections to one server last received
+// data. A single-threaded server serves a crowd in turns, so one client's
+// silence is not a stall while the others are being served.
+type Progress struct{ last atomic.Int64 }
+
+// NewProgress returns a Progress that starts now.
+func NewProgress() *Progress {
+	p := &Progress{}
+	p.touch()
+	return p
+}
+
+func (p *Progress) touch() { p.last.Store(time.Now().UnixNano()) }
+
+// deadline is when a crowd that received nothing more would have been
+// silent for idle.
+func (p *Progress) deadline(idle time.Duration) time.Time {
+	return time.Unix(0, p.last.Load()).Add(idle)
+}
+
+// ReadToCloseAmong is ReadToClose for one client of a crowd that shares p:
+// it fails only when no client of the crowd has received anything for
+// idle.
+func ReadToCloseAmong(c net.Conn, idle time.Duration, p *Progress) ([]byte, error) {
+	var out []byte
+	buf := make([]byte, ChunkSize)
+	for {
+		c.SetReadDeadline(p.deadline(idle))
+		n, err := c.Read(buf)
+		if n > 0 {
+			p.touch()
+		}
+		out = append(out, buf[:n]...)
+		switch {
+		case errors.Is(err, io.EOF):
+			return out, nil
+		case IsTimeout(err) && time.Now().Before(p.deadline(idle)):
+			// Another client of the crowd was served meanwhile: wait on.
+		case err != nil:
+			return out, err
+		}
+	}
 }
 
 // IsTimeout reports whether err is a read or dial deadline expiring.
@@ -157,12 +216,12 @@ func Reset(c *net.TCPConn) error {
 	return c.Close()
 }
 
-// ExpectClose waits up to timeout for the peer to close c without sending
-// anything. It returns the bytes that arrived instead, if any.
-func ExpectClose(c net.Conn, timeout time.Duration) (got []byte, err error) {
-	c.SetReadDeadline(time.Now().Add(timeout))
+// ExpectClose waits for the peer to close c, failing when nothing arrives
+// for idle. It returns the bytes that arrived before the close, if any.
+func ExpectClose(c net.Conn, idle time.Duration) (got []byte, err error) {
 	buf := make([]byte, ChunkSize)
 	for {
+		c.SetReadDeadline(time.Now().Add(idle))
 		n, err := c.Read(buf)
 		got = append(got, buf[:n]...)
 		if err != nil {

@@ -14,7 +14,20 @@ type Upstream struct {
 	Port   int
 	Dir    string
 	Python bool
-	proc   *Process
+	// Flags are more flags for tools/upstream, such as -silent or -record
+	// DIR, which make it a test instrument; Python has none.
+	Flags []string
+	proc  *Process
+}
+
+// UpstreamCommand returns the program that runs tools/upstream and the
+// arguments that come before the upstream's own flags. By default it builds
+// tools/upstream, which needs Go and this repository; the grading tool, which
+// carries the upstream inside its own binary, replaces it with a command
+// that starts itself.
+var UpstreamCommand = func() (bin string, lead []string, err error) {
+	bin, err = Build("tools/upstream")
+	return bin, nil, err
 }
 
 // PythonAvailable reports whether python3 is on the PATH.
@@ -41,11 +54,11 @@ func (u *Upstream) Start() error {
 	if u.Python {
 		bin, args = "python3", []string{"-m", "http.server", strconv.Itoa(u.Port), "-d", u.Dir}
 	} else {
-		b, err := Build("tools/upstream")
+		b, lead, err := UpstreamCommand()
 		if err != nil {
 			return err
 		}
-		bin, args = b, []string{"-bind", "0.0.0.0", "-port", strconv.Itoa(u.Port), "-d", u.Dir}
+		bin, args = b, append(append(lead, "-bind", "0.0.0.0", "-port", strconv.Itoa(u.Port), "-d", u.Dir), u.Flags...)
 	}
 	p, err := Start(bin, args, u.Dir)
 	if err != nil {

@@ -1,6 +1,8 @@
 package milestone
 
 import (
+	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -35,19 +37,64 @@ type Env struct {
 	// Seed makes the checks' random inputs reproducible: the same seed
 	// gives the same inputs. Zero picks one at random (see Rand).
 	Seed uint64
-	rng  *rand.Rand
+	// ArgsFor, when not nil, is the binary's command line for listening
+	// on ports, relaying to upstream (host:port) and reading config: how a
+	// check starts a server of its own beside this one (see Instance). Nil
+	// for a binary that takes only the course's config path.
+	ArgsFor func(ports [4]int, upstream, config string) []string
+	// CaseLimit, when not zero, replaces every milestone's own time limit.
+	CaseLimit time.Duration
+	// Deadline, when set, bounds the whole run: a case still running then
+	// is stopped, and Run starts no case after it.
+	Deadline time.Time
+	rng      *rand.Rand
+	inputs   *inputSource
+	caseID   string // the milestone Run is running
+	lastID   string // the milestone Run ran before it
+	// crashedBy is the milestone after which the server was found dead,
+	// until a restart brings it back.
+	crashedBy string
 }
 
 // Rand returns the source of every random input the checks send, seeded
 // from Seed on first use (a random seed, recorded in Seed, when it is zero).
+// Each milestone Run runs gets its own stream, drawn from Seed and the
+// milestone's ID, so a case sends the same inputs whether it runs alone
+// (grade -case) or after others.
 func (e *Env) Rand() *rand.Rand {
 	if e.rng == nil {
 		if e.Seed == 0 {
 			e.Seed = rand.Uint64() | 1
 		}
-		e.rng = rand.New(rand.NewPCG(e.Seed, e.Seed>>32|e.Seed<<32))
+		h := fnv.New64a()
+		h.Write([]byte(e.caseID))
+		e.inputs = &inputSource{src: rand.NewPCG(e.Seed, e.Seed>>32|e.Seed<<32^h.Sum64())}
+		e.rng = rand.New(e.inputs)
 	}
 	return e.rng
+}
+
+// inputSource is a case's random source. It keeps a digest of every value
+// drawn, so that two runs can show they sent the same inputs.
+type inputSource struct {
+	src   rand.Source
+	draws uint64
+	sum   uint64
+}
+
+func (s *inputSource) Uint64() uint64 {
+	v := s.src.Uint64()
+	s.draws++
+	s.sum = (s.sum ^ v) * 0x100000001b3 // FNV's prime, one 64-bit word at a time
+	return v
+}
+
+// digest is "draws:digest", or "" when nothing was drawn.
+func (s *inputSource) digest() string {
+	if s == nil || s.draws == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d:%016x", s.draws, s.sum)
 }
 
 // Addr returns host:port of the port with the given role (0 for 8001's role).
@@ -91,8 +138,14 @@ func (e *Env) alive() error {
 // Timeouts used across the checks. They bound waiting; none of them is a
 // performance target.
 const (
-	replyTimeout = 5 * time.Second  // a small reply
-	bulkTimeout  = 60 * time.Second // a bulk transfer
+	replyTimeout = 5 * time.Second // a small reply
+	// bulkTimeout bounds the silence in a bulk transfer (the harness's
+	// long reads time out between arrivals, not over the whole transfer),
+	// so a server that stops sending fails in seconds rather than after
+	// the longest a transfer could take. It allows for an upstream whose
+	// short listen queue makes a connection wait out three SYN
+	// retransmissions (1 + 2 + 4 s).
+	bulkTimeout = 10 * time.Second
 )
 
 // Which behaviour each stage has on its four ports.

@@ -143,10 +143,10 @@ func get(e *Env, target string) (*harness.Response, error) {
 	return r, nil
 }
 
-// getTyped GETs target on the first port and requires a 200 with exactly
-// the given Content-Type.
+// getTyped fetches target on the first port as the official grader does
+// (see fetch) and requires a 200 with exactly the given Content-Type.
 func getTyped(e *Env, target, contentType string) (*harness.Response, error) {
-	r, err := get(e, target)
+	r, err := fetch(e, target)
 	if err != nil {
 		return nil, err
 	}

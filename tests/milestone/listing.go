@@ -64,7 +64,7 @@ func listingLinks(e *Env, path string) ([]string, error) {
 }
 
 func checkListingHeaders(e *Env) error {
-	r, err := get(e, "//")
+	r, err := fetch(e, "//")
 	if err != nil {
 		return err
 	}

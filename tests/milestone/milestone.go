@@ -3,6 +3,7 @@ package milestone
 import (
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Milestone is one check and the stages it applies to.
@@ -22,7 +23,30 @@ type Milestone struct {
 	// Browser marks a check that drives headless Chromium. Our tests
 	// require it; the grading tool skips the check when Chromium is absent.
 	Browser bool
-	Run     func(e *Env) error
+	// Limit bounds how long the check may take at normal sizes (ten times
+	// as long with Env.Long); zero means DefaultLimit. A check past its
+	// limit fails, and its server is replaced for the next one.
+	Limit time.Duration
+	Run   func(e *Env) error
+}
+
+// DefaultLimit is a check's time limit when it sets none. It is a backstop
+// for a check stuck on a server, not a speed target: a server that stops
+// answering fails a check sooner, on the check's own read timeouts, and a
+// slow but working server (the test suite's broken servers pause 400 ms in
+// each of their first 100 replies) must still finish.
+const DefaultLimit = 60 * time.Second
+
+// limit is the milestone's time limit at the given sizes.
+func (m Milestone) limit(long bool) time.Duration {
+	l := m.Limit
+	if l == 0 {
+		l = DefaultLimit
+	}
+	if long {
+		l *= 10
+	}
+	return l
 }
 
 // Applies reports whether the milestone is checked at stage n.
@@ -62,5 +86,7 @@ const (
 
 // All returns the whole table, in the order the checks run.
 func All() []Milestone {
-	return slices.Concat(socketMilestones, fileMilestones, httpMilestones, routeMilestones, listingMilestones)
+	return slices.Concat(socketMilestones, fileMilestones, httpMilestones, routeMilestones, listingMilestones,
+		robustMilestones, proxyMilestones, startupMilestones, pathMilestones, slowReaderMilestones,
+		aclMilestones, gzipMilestones, lbMilestones, timeoutMilestones)
 }

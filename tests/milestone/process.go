@@ -1,9 +1,15 @@
 package milestone
 
 import (
+	"errors"
 	"fmt"
+	"os/exec"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"expserver-go/tests/harness"
 )
@@ -20,22 +26,74 @@ type ServerProcess struct {
 	proc  *harness.Process
 }
 
+// StartTimeout is how long a started server has to accept on all four
+// ports.
+const StartTimeout = 10 * time.Second
+
+// StartError says why a server never came up.
+type StartError struct {
+	// How is what happened, for a report: "could not be run", "crashed",
+	// "exited" or "hung" (the grading tool adds "did not build" and
+	// "timed out").
+	How string
+	// Detail says more: the exec error, how the process ended ("killed by
+	// signal SIGSEGV (segmentation fault)", "exit status 1"), or which
+	// port still refused connections.
+	Detail string
+	Log    string // the last lines the server printed
+}
+
+func (e *StartError) Error() string {
+	msg := "server did not start: "
+	switch e.How {
+	case "crashed", "exited":
+		msg += "it " + e.How + " before accepting on every port (" + e.Detail + ")"
+	case "hung":
+		msg += fmt.Sprintf("it hung: still running after %v, but %s", StartTimeout, e.Detail)
+	default: // "could not be run", and what a tool around the server adds
+		msg += "it " + e.How + ": " + e.Detail
+	}
+	if e.Log != "" {
+		msg += "\n" + e.Log
+	}
+	return msg
+}
+
 // Start runs the binary and waits until all four ports accept connections.
+// When the server does not come up, the error is a *StartError.
 func (s *ServerProcess) Start() error {
 	p, err := harness.Start(s.Bin, s.Args, s.Dir, s.Env...)
 	if err != nil {
-		return err
+		return &StartError{How: "could not be run", Detail: err.Error()}
 	}
 	s.proc = p
 	addrs := make([]string, len(s.Ports))
 	for i, port := range s.Ports {
 		addrs[i] = s.Host + ":" + strconv.Itoa(port)
 	}
-	if err := harness.WaitAccepting(addrs, 10*time.Second, s.Alive); err != nil {
+	if err := harness.WaitAccepting(addrs, StartTimeout, s.Alive); err != nil {
+		end := p.Alive()
 		p.Kill()
-		return fmt.Errorf("server did not start: %w\n%s", err, tail(p.Output(), 20))
+		se := &StartError{How: "hung", Detail: strings.TrimPrefix(err.Error(), "harness: "), Log: tail(p.Output(), 20)}
+		if end != nil {
+			se.Detail, se.How = describeEnd(end)
+		}
+		return se
 	}
 	return nil
+}
+
+// describeEnd says how a process ended, from the error Alive returned, and
+// whether it crashed (ended by a signal it did not handle) or exited.
+func describeEnd(err error) (detail, how string) {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return err.Error(), "exited"
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return fmt.Sprintf("killed by signal %s (%v)", unix.SignalName(ws.Signal()), ws.Signal()), "crashed"
+	}
+	return fmt.Sprintf("exit status %d", ee.ExitCode()), "exited"
 }
 
 // PID returns the process id.

@@ -51,7 +51,7 @@ func fileType(path, contentType string) func(*Env) error {
 }
 
 func checkRedirect(e *Env) error {
-	r, err := get(e, "/redirect")
+	r, err := fetch(e, "/redirect")
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func checkNoRoutes(e *Env) error {
 
 func checkProxyEqualsUpstream(e *Env) error {
 	return relayedMatchesDirect(e, 1, func(addr string) string {
-		return "GET /cat.jpg HTTP/1.1\r\nHost: " + addr + "\r\nAccept: */*\r\n\r\n"
+		return fetchHeaders(e, "GET /cat.jpg HTTP/1.1\r\nHost: "+addr+"\r\nAccept: */*\r\n") + "\r\n"
 	}, bulkTimeout)
 }
 

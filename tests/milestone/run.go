@@ -1,9 +1,11 @@
 package milestone
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -20,7 +22,7 @@ type Target struct {
 	UpstreamPort int      // where the upstream listens (stages 11–13 and 16–17)
 	Python       bool     // run python3 -m http.server as the upstream instead of tools/upstream
 	Long         bool     // the official grader's full sizes
-	Fixtures     string   // the web root copied into public/ (default: stages/public)
+	Fixtures     string   // the web root copied into public/ (default: stages/public, built in)
 	// CopyBin copies the binary into app/ and starts it as ./NAME, where
 	// the course's grader puts a student's binary.
 	CopyBin bool
@@ -45,12 +47,11 @@ func Prepare(t Target) (env *Env, close func(), err error) {
 			close()
 		}
 	}()
-	if t.Fixtures == "" {
-		if t.Fixtures, err = harness.Fixtures(); err != nil {
-			return nil, close, err
-		}
+	fixtures := harness.Fixtures()
+	if t.Fixtures != "" {
+		fixtures = os.DirFS(t.Fixtures)
 	}
-	layout, err := harness.NewLayout(t.Fixtures)
+	layout, err := harness.NewLayout(fixtures)
 	if err != nil {
 		return nil, close, err
 	}
@@ -98,17 +99,84 @@ type Result struct {
 	Err       error // nil when it passed
 	Elapsed   time.Duration
 	Log       string // the tail of the server's log when it failed
+	// Crash says how the server ended when it died during the case
+	// ("killed by signal SIGSEGV (segmentation fault)"), or "".
+	Crash string
+	// TimedOut reports that the case ran past its limit and was stopped.
+	TimedOut bool
+	// NotRun says why the case did not run — the server was down since an
+	// earlier case and did not start again, or the run's deadline had
+	// passed — or "". Err says the same, but such a case is not a failure
+	// of its own: the failure is the case that brought the server down.
+	NotRun string
+	// CrashedBy names the case after which the server died, when the case
+	// did not run because of it.
+	CrashedBy string
+	// Inputs is a digest of the random inputs the case drew (see Env.Rand):
+	// the same seed gives the same digest; "" when it drew none.
+	Inputs string
 }
+
+// dyingGrace is how long Run watches a server after a failed case for an
+// exit already under way.
+const dyingGrace = 300 * time.Millisecond
+
+// checkPanic is a check that panicked.
+type checkPanic struct {
+	value any
+	stack []byte
+}
+
+func (p *checkPanic) Error() string {
+	return fmt.Sprintf("the check itself failed, a bug in the checks and not in the server: panic: %v\n%s", p.value, p.stack)
+}
+
+// stopGrace is how long Run waits, after ending the server of a case past
+// its limit, for the check to notice and return.
+const stopGrace = 5 * time.Second
 
 // Run runs one milestone against the prepared server, as the grader does:
 // a fresh server first if the milestone asks for one, and a failure if the
 // server is not running afterwards. Every milestone is also a leak check:
 // once its clients are gone the server must hold no more sockets and files
-// than before it. A server that died is restarted so the following
-// milestones still run.
-func (e *Env) Run(m Milestone) Result {
+// than before it. A check that runs past its limit is stopped by ending
+// the server, whose sockets then fail under it. A server that died is
+// restarted so the following milestones still run; if it does not start
+// again, they are reported as not run, naming the case after which it died.
+func (e *Env) Run(m Milestone) (r Result) {
 	start := time.Now()
-	r := Result{Milestone: m}
+	r = Result{Milestone: m}
+	e.caseID, e.rng, e.inputs = m.ID, nil, nil
+	defer func() {
+		r.Elapsed = time.Since(start)
+		r.Inputs = e.inputs.digest()
+		e.lastID = m.ID
+	}()
+	limit := m.limit(e.Long)
+	if e.CaseLimit > 0 {
+		limit = e.CaseLimit
+	}
+	if !e.Deadline.IsZero() {
+		left := time.Until(e.Deadline)
+		if left <= 0 {
+			r.NotRun = "the time limit of the whole run was reached first"
+			r.Err = errors.New(r.NotRun)
+			return r
+		}
+		limit = min(limit, left)
+	}
+	if e.Server.Alive() != nil {
+		if e.crashedBy == "" {
+			e.crashedBy = e.lastID // it died after that case had ended
+		}
+		if err := e.Server.Restart(); err != nil {
+			r.CrashedBy = e.crashedBy
+			r.NotRun = "the server died after " + e.crashedBy + " and did not start again"
+			r.Err = fmt.Errorf("%s: %w", r.NotRun, err)
+			return r
+		}
+		e.crashedBy = ""
+	}
 	if m.Fresh {
 		if err := e.Restart(); err != nil {
 			r.Err = fmt.Errorf("restarting the server: %w", err)
@@ -117,7 +185,23 @@ func (e *Env) Run(m Milestone) Result {
 	if r.Err == nil {
 		pid := e.Server.PID()
 		base, baseErr := stableFDs(e, pid)
-		r.Err = m.Run(e)
+		r.Err, r.TimedOut = e.runWithin(m, limit)
+		var cp *checkPanic
+		if errors.As(r.Err, &cp) {
+			r.NotRun = "the check itself failed (a bug in the checks, not in the server): panic: " + fmt.Sprint(cp.value)
+		}
+		if r.Err != nil && !r.TimedOut {
+			// A server that crashed may still be on its way out (writing
+			// a core dump, printing a crash report): give it a moment to
+			// be seen ended, so the crash is reported in this case and
+			// not in the next one.
+			harness.WaitFor(dyingGrace, func() error {
+				if e.Server.Alive() != nil {
+					return nil
+				}
+				return errors.New("still running")
+			})
+		}
 		if r.Err == nil {
 			r.Err = e.alive()
 		}
@@ -125,18 +209,59 @@ func (e *Env) Run(m Milestone) Result {
 		if r.Err == nil && baseErr == nil && e.Server.PID() == pid {
 			if err := fdsBackTo(e, pid, base); err != nil {
 				r.Err = fmt.Errorf("fd leak: %w", err)
+				if dead := e.alive(); dead != nil {
+					r.Err = dead // it did not leak: it died
+				}
 			}
 		}
 	}
-	r.Elapsed = time.Since(start)
 	srv, _ := e.Server.(*ServerProcess)
 	if r.Err != nil && srv != nil {
 		r.Log = srv.Tail(15)
 	}
-	if e.Server.Alive() != nil {
+	if end := e.Server.Alive(); end != nil {
+		if !r.TimedOut { // a case past its limit had its server ended on purpose
+			r.Crash, _ = describeEnd(end)
+			e.crashedBy = m.ID
+		}
 		if err := e.Server.Restart(); err != nil && r.Err == nil {
 			r.Err = fmt.Errorf("restarting the server: %w", err)
+		} else if err == nil {
+			e.crashedBy = ""
 		}
 	}
 	return r
+}
+
+// runWithin runs the check, stopping it when it runs past limit: ending the
+// server makes the check's sockets fail, so it returns, and the next case
+// gets a new server.
+func (e *Env) runWithin(m Milestone, limit time.Duration) (err error, timedOut bool) {
+	done := make(chan error, 1)
+	go func() {
+		// A check that panics is a bug in the checks, not in the server:
+		// it is reported as such, and the cases after it still run.
+		defer func() {
+			if p := recover(); p != nil {
+				done <- &checkPanic{value: p, stack: debug.Stack()}
+			}
+		}()
+		done <- m.Run(e)
+	}()
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err, false
+	case <-timer.C:
+	}
+	if srv, ok := e.Server.(interface{ Close() }); ok {
+		srv.Close()
+	}
+	select {
+	case <-done:
+	case <-time.After(stopGrace):
+	}
+	return fail(fmt.Sprintf("the case to finish within its limit of %v", limit),
+		"it was still waiting on the server when the limit passed"), true
 }

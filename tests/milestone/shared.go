@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -13,12 +14,21 @@ import (
 )
 
 // inParallel runs fn(0) … fn(n-1) each on its own goroutine and returns
-// their errors, indexed like the calls, once all have returned.
+// their errors, indexed like the calls, once all have returned. A call that
+// panics returns the panic as its error: a bug in a check must not take
+// down the grading of every other case.
 func inParallel(n int, fn func(i int) error) []error {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { errs[i] = fn(i) })
+		wg.Go(func() {
+			defer func() {
+				if p := recover(); p != nil {
+					errs[i] = &checkPanic{value: p, stack: debug.Stack()}
+				}
+			}()
+			errs[i] = fn(i)
+		})
 	}
 	wg.Wait()
 	return errs
@@ -34,10 +44,13 @@ func concurrentRequests(e *Env, role, n int, request string, want [32]byte, what
 	if err != nil {
 		return err
 	}
+	// The server answers the crowd in turns: a client waiting its turn
+	// fails only if the server stops answering everyone.
+	progress := harness.NewProgress()
 	return firstErrors(inParallel(len(conns), func(i int) error {
 		c := conns[i]
 		c.Write([]byte(request))
-		raw, err := harness.ReadToClose(c, bulkTimeout)
+		raw, err := harness.ReadToCloseAmong(c, bulkTimeout, progress)
 		if err != nil {
 			return fail("a whole response", "client %d: %d bytes, then %v", i+1, len(raw), describeReadErr(err))
 		}

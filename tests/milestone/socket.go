@@ -440,18 +440,30 @@ func checkConcurrent1000(e *Env) error {
 // retransmission that tests nothing. Every accepted client holds at least one
 // fd in the server, which is how catching up is seen.
 func dialMany(e *Env, n int, addr func(i int) string) ([]*net.TCPConn, error) {
-	pid := e.Server.PID()
+	conns, _, err := dialManyFrom(e, e.Server.PID(), n, func(i int) (string, string) { return "", addr(i) })
+	return conns, err
+}
+
+// dialManyFrom is dialMany towards the server process pid, the i-th
+// connection from the source address src and to the address dst that
+// route(i) returns (see harness.DialFrom). It also returns when each
+// connection was made: a time before the server accepted it, and one by
+// which it had.
+func dialManyFrom(e *Env, pid, n int, route func(i int) (src, dst string)) ([]*net.TCPConn, []dialTimes, error) {
 	base, err := stableFDs(e, pid)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	conns := make([]*net.TCPConn, 0, n)
+	times := make([]dialTimes, 0, n)
 	for i := range n {
-		c, err := harness.Dial(addr(i))
+		dialed := time.Now()
+		c, err := harness.DialFrom(route(i))
 		if err != nil {
-			return conns, fail(fmt.Sprintf("%d connections", n), "connection %d failed: %v", i+1, err)
+			return conns, times, fail(fmt.Sprintf("%d connections", n), "connection %d failed: %v", i+1, err)
 		}
 		conns = append(conns, c)
+		times = append(times, dialTimes{dialed: dialed})
 		if i%32 == 31 || i == n-1 {
 			err := harness.WaitFor(replyTimeout, func() error {
 				if k, err := countFDs(e, pid); err != nil || k < base+len(conns) {
@@ -460,12 +472,20 @@ func dialMany(e *Env, n int, addr func(i int) string) ([]*net.TCPConn, error) {
 				return nil
 			})
 			if err != nil {
-				return conns, fail("every client accepted", "%v", err)
+				return conns, times, fail("every client accepted", "%v", err)
+			}
+			now := time.Now()
+			for j := len(times) - 1; j >= 0 && times[j].accepted.IsZero(); j-- {
+				times[j].accepted = now
 			}
 		}
 	}
-	return conns, nil
+	return conns, times, nil
 }
+
+// dialTimes bound when the server accepted a connection: after dialed,
+// by accepted.
+type dialTimes struct{ dialed, accepted time.Time }
 
 func closeAll(conns []*net.TCPConn) {
 	for _, c := range conns {

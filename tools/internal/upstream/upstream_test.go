@@ -1,4 +1,4 @@
-package main
+package upstream
 
 import (
 	"bytes"
@@ -529,8 +529,8 @@ func TestRunBadArguments(t *testing.T) {
 		{"-port", "-1"},
 	} {
 		var out, errOut bytes.Buffer
-		if code := run(args, &out, &errOut); code != 2 || errOut.Len() == 0 {
-			t.Errorf("run(%q) = %d, stderr %q; want 2 and a message", args, code, errOut.String())
+		if code := Main(args, &out, &errOut); code != 2 || errOut.Len() == 0 {
+			t.Errorf("Main(%q) = %d, stderr %q; want 2 and a message", args, code, errOut.String())
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package upstream
 
 import (
 	"bufio"
@@ -53,6 +53,11 @@ type server struct {
 // files below dir and logging requests to logw. It returns Accept's error
 // once ln is closed or fails for good.
 func serve(ln net.Listener, dir string, logw io.Writer) error {
+	return serveMode(ln, dir, logw, mode{})
+}
+
+// serveMode is serve with the test modes of m (see modes.go).
+func serveMode(ln net.Listener, dir string, logw io.Writer, m mode) error {
 	// os.Root confines every open to dir, symbolic links included, so no
 	// spelling of a path can reach outside it.
 	root, err := os.OpenRoot(dir)
@@ -67,7 +72,10 @@ func serve(ln net.Listener, dir string, logw io.Writer) error {
 			root.Close()
 		}()
 	}()
+	stopped := make(chan struct{})
+	defer close(stopped)
 	var pause time.Duration
+	accepted := 0
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -81,7 +89,9 @@ func serve(ln net.Listener, dir string, logw io.Writer) error {
 			return err
 		}
 		pause = 0
-		wg.Go(func() { s.handle(c) })
+		accepted++
+		c, handle := m.apply(c, accepted, s.handle, stopped)
+		wg.Go(func() { handle(c) })
 	}
 }
 
@@ -149,7 +159,7 @@ func (s *server) handle(c net.Conn) {
 // drains until the client closes or lingerTime passes.
 func closeLingering(c net.Conn) {
 	defer c.Close()
-	tc, ok := c.(*net.TCPConn)
+	tc, ok := c.(interface{ CloseWrite() error })
 	if !ok || tc.CloseWrite() != nil {
 		return
 	}
