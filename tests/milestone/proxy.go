@@ -17,9 +17,9 @@ import (
 // sends its upstream, and of clients that leave it.
 var proxyMilestones = []Milestone{
 	{ID: "proxy-client-abandons", Title: "50 clients leave while the upstream is silent: their sockets and the upstream connections close at once",
-		From: 16, To: 17, Run: checkProxyClientAbandons},
+		From: 16, To: 23, Run: checkProxyClientAbandons},
 	{ID: "proxy-framed-body", Title: "the upstream receives exactly the framed request: no bytes past the body, no pipelined request, framing headers kept",
-		From: 16, To: 17, Run: checkProxyFramedBody},
+		From: 16, To: 23, Run: checkProxyFramedBody},
 }
 
 // withUpstream replaces the upstream with tools/upstream started with

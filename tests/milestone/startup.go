@@ -20,9 +20,9 @@ var startupMilestones = []Milestone{
 	{ID: "upstream-name-unresolvable", Title: "an -upstream whose name does not resolve is refused at start: exit status 2, naming it",
 		From: 11, To: 13, Limit: time.Minute, Run: checkUpstreamUnresolvable},
 	{ID: "upstream-name-unresolvable", Title: "a config naming an upstream that does not resolve is refused at start: exit status 2, naming its JSON path",
-		From: 16, To: 17, Limit: time.Minute, Run: checkUpstreamUnresolvable},
+		From: 16, To: 23, Limit: time.Minute, Run: checkUpstreamUnresolvable},
 	{ID: "resolver-not-in-loop", Title: "with a name server that never answers, a proxied request stalls no other port: names are resolved at start",
-		From: 16, To: 17, Run: checkResolverNotInLoop},
+		From: 16, To: 23, Run: checkResolverNotInLoop},
 }
 
 // unresolvable is a name no resolver can answer: .invalid is reserved for

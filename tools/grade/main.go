@@ -167,7 +167,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs := cli.NewFlagSet("grade", out, usage,
 		"\nRuns stage N's milestone checks against the binary, laid out as the course's grader lays it out.",
 		"Exit status: 0 all passed, 1 a case failed, 3 the server never came up, 2 usage.\n")
-	fs.IntVar(&o.stage, "stage", 0, "the `stage` to grade (6–17)")
+	fs.IntVar(&o.stage, "stage", 0, "the `stage` to grade (6–23)")
 	fs.StringVar(&o.bin, "bin", "", "the server `binary` to grade")
 	fs.StringVar(&o.class, "class", "", "grade every student folder in `dir` (one binary per folder)")
 	fs.StringVar(&o.build, "build", "", "with -class: run `command` (with sh -c) in each student folder first")
