@@ -25,11 +25,18 @@ func TestStage(t *testing.T) {
 	}
 	for n := milestone.FirstStage; n <= milestone.LastStage; n++ {
 		t.Run(fmt.Sprintf("stage-%d", n), func(t *testing.T) {
-			if _, err := harness.StageDir(root, n); err != nil {
-				t.Skip(err)
+			// XPS_STAGE_N=dir runs stage N's milestones against the package
+			// in dir instead: a stage being written outside stages/.
+			pkg := os.Getenv(fmt.Sprintf("XPS_STAGE_%d", n))
+			if pkg == "" {
+				dir, err := harness.StageDir(root, n)
+				if err != nil {
+					t.Skip(err)
+				}
+				pkg = dir
 			}
 			t.Parallel()
-			bin, err := harness.BuildStage(n)
+			bin, err := harness.Build(pkg)
 			if err != nil {
 				t.Fatal(err)
 			}
