@@ -56,7 +56,7 @@ func TestStage(t *testing.T) {
 // layout on free ports; report receives each milestone's verdict inside its
 // subtest.
 func runSuite(t *testing.T, n int, bin string, report func(t *testing.T, r milestone.Result)) {
-	free, err := harness.FreePorts(5)
+	free, err := harness.FreePorts(6)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +64,9 @@ func runSuite(t *testing.T, n int, bin string, report func(t *testing.T, r miles
 	env, closeEnv, err := milestone.Prepare(milestone.Target{
 		Stage: n, Bin: bin, Args: stageArgs(n, ports, "127.0.0.1:"+strconv.Itoa(free[4]), "../public/xps_config.json"),
 		Host: "127.0.0.1", Ports: ports, UpstreamPort: free[4], Long: long,
+		// The ports are not the course's, so neither is the metrics port:
+		// a server whose config says nothing would take 8004.
+		MetricsPort: free[5],
 	})
 	t.Cleanup(closeEnv)
 	if err != nil {

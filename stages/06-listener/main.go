@@ -1,12 +1,3 @@
-// Stage 6 of eXpServer: one process listens on four TCP ports and answers
-// every chunk a client sends with the same chunk reversed.
-//
-// The epoll loop still lives here in main, with the lists of listeners and
-// connections as package variables, and it finds the owner of each event by
-// searching those lists. Stage 7 moves the loop into its own module and
-// replaces the search with a registration carried in the event itself.
-//
-// Usage: stage-6 [-host 0.0.0.0] [-ports 8001,8002,8003,8004] [ignored]
 package main
 
 import (
@@ -139,8 +130,7 @@ func findConnection(fd int) *connection {
 // the course's grader starts every stage with a config path.
 func parseArgs() (host string, ports []int) {
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-host ADDR] [-ports P,P,...] [ignored-argument]\n\n"+
-			"eXpServer stage 6: every port answers each chunk it receives reversed.\n\n", os.Args[0])
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-host ADDR] [-ports P,P,...] [ignored-argument]\n\n%s\n\n", os.Args[0], about)
 		flag.PrintDefaults()
 	}
 	flag.StringVar(&host, "host", "0.0.0.0", "IPv4 `address` to listen on")

@@ -1,11 +1,3 @@
-// Stage 7 of eXpServer: the same four reversing ports as stage 6, now built
-// around a core that owns everything and a loop module that dispatches each
-// event straight to the callback registered for it, with no search.
-//
-// SIGINT or SIGTERM shuts the server down in order (connections, listeners,
-// loop) and exits with status 0.
-//
-// Usage: stage-7 [-host 0.0.0.0] [-ports 8001,8002,8003,8004] [ignored]
 package main
 
 import (
@@ -94,8 +86,7 @@ func watchSignals(c *core) error {
 // the course's grader starts every stage with a config path.
 func parseArgs() (host string, ports []int) {
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-host ADDR] [-ports P,P,...] [ignored-argument]\n\n"+
-			"eXpServer stage 7: every port answers each chunk it receives reversed.\n\n", os.Args[0])
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-host ADDR] [-ports P,P,...] [ignored-argument]\n\n%s\n\n", os.Args[0], about)
 		flag.PrintDefaults()
 	}
 	flag.StringVar(&host, "host", "0.0.0.0", "IPv4 `address` to listen on")

@@ -1,14 +1,3 @@
-// Stage 8 of eXpServer: the four reversing ports again, with non-blocking
-// client sockets. A connection no longer sends its reply on the spot: it
-// queues the reply and sends it when epoll reports the socket writable, so a
-// client that never reads can no longer stall everybody else.
-//
-// The price, shown on purpose: epoll is still level-triggered, so an idle
-// connection is reported writable on every wait and the process spins at
-// 100 % CPU; and replies to a client that never reads queue up without limit.
-// Stages 9 and 10 fix one each.
-//
-// Usage: stage-8 [-host 0.0.0.0] [-ports 8001,8002,8003,8004] [ignored]
 package main
 
 import (
@@ -97,8 +86,7 @@ func watchSignals(c *core) error {
 // the course's grader starts every stage with a config path.
 func parseArgs() (host string, ports []int) {
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-host ADDR] [-ports P,P,...] [ignored-argument]\n\n"+
-			"eXpServer stage 8: every port answers each chunk it receives reversed.\n\n", os.Args[0])
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-host ADDR] [-ports P,P,...] [ignored-argument]\n\n%s\n\n", os.Args[0], about)
 		flag.PrintDefaults()
 	}
 	flag.StringVar(&host, "host", "0.0.0.0", "IPv4 `address` to listen on")

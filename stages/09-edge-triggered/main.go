@@ -1,13 +1,3 @@
-// Stage 9 of eXpServer: the four reversing ports, now on edge-triggered
-// epoll. epoll reports a change of readiness once; the connection remembers
-// it in two flags, and the loop, before it waits, receives and sends for
-// every connection whose flags say it can. When nothing is ready the loop
-// blocks, so an idle server uses no CPU.
-//
-// Replies to a client that never reads still queue up without limit; stage
-// 10's pipes bound them.
-//
-// Usage: stage-9 [-host 0.0.0.0] [-ports 8001,8002,8003,8004] [ignored]
 package main
 
 import (
@@ -96,8 +86,7 @@ func watchSignals(c *core) error {
 // the course's grader starts every stage with a config path.
 func parseArgs() (host string, ports []int) {
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-host ADDR] [-ports P,P,...] [ignored-argument]\n\n"+
-			"eXpServer stage 9: every port answers each chunk it receives reversed.\n\n", os.Args[0])
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-host ADDR] [-ports P,P,...] [ignored-argument]\n\n%s\n\n", os.Args[0], about)
 		flag.PrintDefaults()
 	}
 	flag.StringVar(&host, "host", "0.0.0.0", "IPv4 `address` to listen on")

@@ -1,10 +1,3 @@
-// Stage 10 of eXpServer: every port echoes what it receives, and bytes now
-// travel through pipes. A connection's source feeds a pipe and its sink
-// drains one; the loop's pipe pass moves the bytes and stops asking a source
-// for more while its pipe holds a million bytes. That backpressure bounds the
-// server's memory however fast a client sends and however slowly it reads.
-//
-// Usage: stage-10 [-host 0.0.0.0] [-ports 8001,8002,8003,8004] [ignored]
 package main
 
 import (
@@ -93,8 +86,7 @@ func watchSignals(c *core) error {
 // the course's grader starts every stage with a config path.
 func parseArgs() (host string, ports []int) {
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-host ADDR] [-ports P,P,...] [ignored-argument]\n\n"+
-			"eXpServer stage 10: every port echoes what it receives.\n\n", os.Args[0])
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-host ADDR] [-ports P,P,...] [ignored-argument]\n\n%s\n\n", os.Args[0], about)
 		flag.PrintDefaults()
 	}
 	flag.StringVar(&host, "host", "0.0.0.0", "IPv4 `address` to listen on")

@@ -1,11 +1,3 @@
-// Stage 11 of eXpServer: the first port becomes a TCP reverse proxy. Each
-// client accepted there gets its own connection to the upstream server, and
-// two pipes relay the bytes, client to upstream and upstream to client,
-// without looking at them. The other ports echo.
-//
-// Usage: stage-11 [-host 0.0.0.0] [-ports 8001,8002,8003,8004]
-//
-//	[-upstream localhost:3000] [ignored]
 package main
 
 import (
@@ -95,12 +87,11 @@ func watchSignals(c *core) error {
 // the course's grader starts every stage with a config path.
 func parseArgs() (host string, ports []int, upstreamAddr *unix.SockaddrInet4) {
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-host ADDR] [-ports P,P,...] [-upstream HOST:PORT] [ignored-argument]\n\n"+
-			"eXpServer stage 11: the first port relays to the upstream; the others echo.\n\n", os.Args[0])
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-host ADDR] [-ports P,P,...] [-upstream HOST:PORT] [ignored-argument]\n\n%s\n\n", os.Args[0], about)
 		flag.PrintDefaults()
 	}
 	flag.StringVar(&host, "host", "0.0.0.0", "IPv4 `address` to listen on")
-	portList := flag.String("ports", "8001,8002,8003,8004", "comma-separated `ports` to listen on; the first relays, the others echo")
+	portList := flag.String("ports", "8001,8002,8003,8004", "comma-separated `ports` to listen on; each does what its position says (see above)")
 	upstream := flag.String("upstream", "localhost:3000", "`host:port` of the upstream server the first port relays to")
 	flag.Parse()
 

@@ -1,12 +1,3 @@
-// Stage 12 of eXpServer: a file becomes a pipe source. The second port
-// sends sample.txt from the public folder to every client as soon as it
-// connects, then closes; the third port tries a file outside the public
-// folder and is refused, closing without a byte. The first port still relays
-// to the upstream and the fourth echoes.
-//
-// Usage: stage-12 [-host 0.0.0.0] [-ports 8001,8002,8003,8004]
-//
-//	[-upstream localhost:3000] [-public ../public] [ignored]
 package main
 
 import (
@@ -100,13 +91,11 @@ func watchSignals(c *core) error {
 // the course's grader starts every stage with a config path.
 func parseArgs() (host string, ports []int, upstreamAddr *unix.SockaddrInet4, public string) {
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-host ADDR] [-ports P,P,...] [-upstream HOST:PORT] [-public DIR] [ignored-argument]\n\n"+
-			"eXpServer stage 12: the first port relays to the upstream, the second sends sample.txt,\n"+
-			"the third refuses a file outside the public folder, the fourth echoes.\n\n", os.Args[0])
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-host ADDR] [-ports P,P,...] [-upstream HOST:PORT] [-public DIR] [ignored-argument]\n\n%s\n\n", os.Args[0], about)
 		flag.PrintDefaults()
 	}
 	flag.StringVar(&host, "host", "0.0.0.0", "IPv4 `address` to listen on")
-	portList := flag.String("ports", "8001,8002,8003,8004", "comma-separated `ports` to listen on, by role: relay, file, refused file, echo")
+	portList := flag.String("ports", "8001,8002,8003,8004", "comma-separated `ports` to listen on; each does what its position says (see above)")
 	upstream := flag.String("upstream", "localhost:3000", "`host:port` of the upstream server the first port relays to")
 	flag.StringVar(&public, "public", "../public", "the public `folder` files are served from")
 	flag.Parse()

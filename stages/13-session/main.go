@@ -1,12 +1,3 @@
-// Stage 13 of eXpServer: a session per client. The listener now only
-// accepts; the session it creates decides what the client is connected to —
-// the upstream on the first port, sample.txt on the second, nothing on the
-// third and fourth — and relays every byte between the two through its own
-// pipe ends.
-//
-// Usage: stage-13 [-host 0.0.0.0] [-ports 8001,8002,8003,8004]
-//
-//	[-upstream localhost:3000] [-public ../public] [ignored]
 package main
 
 import (
@@ -100,13 +91,11 @@ func watchSignals(c *core) error {
 // the course's grader starts every stage with a config path.
 func parseArgs() (host string, ports []int, upstreamAddr *unix.SockaddrInet4, public string) {
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-host ADDR] [-ports P,P,...] [-upstream HOST:PORT] [-public DIR] [ignored-argument]\n\n"+
-			"eXpServer stage 13: the first port relays to the upstream, the second sends sample.txt,\n"+
-			"the third and fourth accept and do nothing.\n\n", os.Args[0])
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-host ADDR] [-ports P,P,...] [-upstream HOST:PORT] [-public DIR] [ignored-argument]\n\n%s\n\n", os.Args[0], about)
 		flag.PrintDefaults()
 	}
 	flag.StringVar(&host, "host", "0.0.0.0", "IPv4 `address` to listen on")
-	portList := flag.String("ports", "8001,8002,8003,8004", "comma-separated `ports` to listen on, by role: relay, file, idle, idle")
+	portList := flag.String("ports", "8001,8002,8003,8004", "comma-separated `ports` to listen on; each does what its position says (see above)")
 	upstream := flag.String("upstream", "localhost:3000", "`host:port` of the upstream server the first port relays to")
 	flag.StringVar(&public, "public", "../public", "the public `folder` files are served from")
 	flag.Parse()

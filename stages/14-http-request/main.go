@@ -1,12 +1,3 @@
-// Stage 14 of eXpServer: the server speaks HTTP. Every port is a static
-// file server for the public folder: the session reads the request head
-// through a resumable parser, answers with a status line and headers, and
-// streams the file behind them. Malformed or hostile requests get the 4xx
-// or 5xx they deserve, and the connection closes after each response.
-//
-// Usage: stage-14 [-host 0.0.0.0] [-ports 8001,8002,8003,8004]
-//
-//	[-public ../public] [ignored]
 package main
 
 import (
@@ -100,8 +91,7 @@ func watchSignals(c *core) error {
 // the course's grader starts every stage with a config path.
 func parseArgs() (host string, ports []int, public string) {
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-host ADDR] [-ports P,P,...] [-public DIR] [ignored-argument]\n\n"+
-			"eXpServer stage 14: every port serves the public folder over HTTP.\n\n", os.Args[0])
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-host ADDR] [-ports P,P,...] [-public DIR] [ignored-argument]\n\n%s\n\n", os.Args[0], about)
 		flag.PrintDefaults()
 	}
 	flag.StringVar(&host, "host", "0.0.0.0", "IPv4 `address` to listen on")

@@ -142,7 +142,7 @@ func (s *session) takeFromClient() {
 func (s *session) processRequest() {
 	req := s.req
 	if req.method != "GET" && req.method != "HEAD" {
-		s.respond(405, []header{{"Allow", "GET, HEAD"}}, nil)
+		s.respond(405, []header{{"Allow", "GET, HEAD"}})
 		return
 	}
 	// The pathname is percent-decoded and cleaned before it touches the
@@ -156,33 +156,18 @@ func (s *session) processRequest() {
 	// A trailing slash asks for a folder, and this stage serves no folder:
 	// "/sample.txt/" is not found, as nginx says, rather than the file.
 	if strings.HasSuffix(path, "/") {
-		s.respond(404, nil, nil)
+		s.respondError(fmt.Errorf("%s names a folder: %w", path, fs.ErrNotExist))
 		return
 	}
 	f, err := newFile(s.core, filepath.Join(s.core.publicRoot, path))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		s.respond(404, nil, nil)
-		return
-	case errors.Is(err, fs.ErrPermission):
-		s.respond(403, nil, nil)
-		return
-	case outOfDescriptors(err):
-		// The server's condition, not the request's: the client may try
-		// again. The limit may have been lowered; the budget follows it.
-		xlog.Errorf("%v", err)
-		s.core.setClientBudget()
-		s.respond(503, nil, nil)
-		return
-	case err != nil:
-		xlog.Errorf("%v", err)
-		s.respond(500, nil, nil)
+	if err != nil {
+		s.respondError(err)
 		return
 	}
 	s.respond(200, []header{
 		{"Content-Type", f.mimeType},
 		{"Content-Length", strconv.FormatInt(f.size, 10)},
-	}, nil)
+	})
 	if req.method == "HEAD" {
 		f.close()
 		return
@@ -199,42 +184,45 @@ func (s *session) processRequest() {
 	}
 }
 
-// respondError answers a request that could not be parsed or accepted with
-// the status its error carries.
+// respondError answers a request that failed with the status its error
+// calls for: the one an *httpError carries, or the one the file module's
+// errorStatus gives.
 func (s *session) respondError(err error) {
 	var he *httpError
-	if !errors.As(err, &he) {
-		he = newHTTPError(500, err.Error())
+	if errors.As(err, &he) {
+		xlog.Debugf("bad request: %v", he)
+		s.respond(he.status, nil)
+		return
 	}
-	xlog.Debugf("bad request: %v", he)
-	s.respond(he.status, nil, nil)
+	status := errorStatus(err)
+	switch status {
+	case 503:
+		// The server's condition, not the request's: the client may try
+		// again. The limit may have been lowered; the budget follows it.
+		xlog.Errorf("%v", err)
+		s.core.setClientBudget()
+	case 500:
+		xlog.Errorf("%v", err)
+	}
+	s.respond(status, nil)
 }
 
-// respond puts a response head into toClient, followed by body when there is
-// one. The head is built whole before it is queued, so it goes out in one
-// send. Headers given are added after the ones every response carries;
-// Content-Length is added unless given, and a generated error page is the
-// body of an error without one.
-func (s *session) respond(status int, headers []header, body []byte) {
-	if status >= 400 && body == nil {
-		body = errorPage(status)
-		headers = append(headers, header{"Content-Type", "text/html"})
-	}
-	head := fmt.Appendf(nil, "HTTP/1.1 %d %s\r\n", status, statusText(status))
-	head = appendHeaders(head, []header{
-		{"Server", serverName},
-		{"Access-Control-Allow-Origin", "*"},
-		{"Connection", "close"},
-	})
-	head = appendHeaders(head, headers)
+// respond puts a response head into toClient: the status line, the headers
+// every response carries, then the headers given, and Content-Length: 0
+// unless they give one. The head is built whole before it is queued, so it
+// goes out in one send.
+func (s *session) respond(status int, headers []header) {
+	all := make([]header, 0, 4+len(headers))
+	all = append(all,
+		header{"Server", serverName},
+		header{"Access-Control-Allow-Origin", "*"},
+		header{"Connection", "close"})
+	all = append(all, headers...)
 	if !hasHeader(headers, "Content-Length") {
-		head = appendHeaders(head, []header{{"Content-Length", strconv.Itoa(len(body))}})
+		all = append(all, header{"Content-Length", "0"})
 	}
-	head = append(head, "\r\n"...)
-	if s.req != nil && s.req.method == "HEAD" {
-		body = nil
-	}
-	s.toClient.Append(buffer.Wrap(append(head, body...)))
+	statusLine := "HTTP/1.1 " + strconv.Itoa(status) + " " + statusText(status)
+	s.toClient.Append(buffer.Wrap(serializeHead(statusLine, all, 0)))
 	s.responded = true
 	s.setToClient(true)
 	if s.req != nil {
@@ -244,6 +232,7 @@ func (s *session) respond(status int, headers []header, body []byte) {
 	}
 }
 
+// hasHeader reports whether headers has one named key, as spelt.
 func hasHeader(headers []header, key string) bool {
 	for _, h := range headers {
 		if h.key == key {
@@ -253,10 +242,56 @@ func hasHeader(headers []header, key string) bool {
 	return false
 }
 
-// errorPage is the small HTML body of an error response.
-func errorPage(status int) []byte {
-	title := fmt.Sprintf("%d %s", status, statusText(status))
-	return fmt.Appendf(nil, "<!DOCTYPE html>\n<html><head><title>%s</title></head>\n<body><h1>%s</h1><hr>%s</body></html>\n", title, title, serverName)
+// statusText returns the reason phrase of an HTTP status code (RFC 9110
+// §15), or "Unknown" for a code the course never sends.
+func statusText(code int) string {
+	switch code {
+	case 200:
+		return "OK"
+	case 201:
+		return "Created"
+	case 301:
+		return "Moved Permanently"
+	case 302:
+		return "Found"
+	case 304:
+		return "Not Modified"
+	case 307:
+		return "Temporary Redirect"
+	case 308:
+		return "Permanent Redirect"
+	case 400:
+		return "Bad Request"
+	case 401:
+		return "Unauthorized"
+	case 403:
+		return "Forbidden"
+	case 404:
+		return "Not Found"
+	case 405:
+		return "Method Not Allowed"
+	case 408:
+		return "Request Timeout"
+	case 414:
+		return "URI Too Long"
+	case 429:
+		return "Too Many Requests"
+	case 431:
+		return "Request Header Fields Too Large"
+	case 500:
+		return "Internal Server Error"
+	case 501:
+		return "Not Implemented"
+	case 502:
+		return "Bad Gateway"
+	case 503:
+		return "Service Unavailable"
+	case 504:
+		return "Gateway Timeout"
+	case 505:
+		return "HTTP Version Not Supported"
+	}
+	return "Unknown"
 }
 
 // takeFromFile is the file sink's handler: the next part of the file moves

@@ -55,18 +55,12 @@ type file struct {
 // The folders of the fourth rule are the ones the file really lies in, so a
 // symbolic link cannot lead around a private folder.
 // A missing file gives an error wrapping fs.ErrNotExist and a refused one
-// fs.ErrPermission; callers tell them apart with errors.Is.
+// fs.ErrPermission (see fileError); errorStatus turns them into statuses.
 // Mirrors xps_file_create.
 func newFile(c *core, path string) (*file, error) {
 	fd, rel, err := openBeneath(c, c.publicRoot, path)
 	if err != nil {
-		switch {
-		case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR), errors.Is(err, unix.ENAMETOOLONG):
-			err = fs.ErrNotExist
-		case errors.Is(err, unix.EXDEV), errors.Is(err, unix.EACCES), errors.Is(err, unix.ELOOP):
-			err = fs.ErrPermission
-		}
-		return nil, fmt.Errorf("file %s: open: %w", path, err)
+		return nil, fmt.Errorf("file %s: open: %w", path, fileError(err))
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
@@ -94,6 +88,40 @@ func newFile(c *core, path string) (*file, error) {
 		xlog.Debugf("opened %s (%d bytes, %s)", path, f.size, f.mimeType)
 	}
 	return f, nil
+}
+
+// fileError says why a path could not be opened, in the two cases a client
+// is answered differently, as nginx answers them: a missing file, a path
+// through a file as if it were a folder, or a name longer than a file
+// system allows does not exist (fs.ErrNotExist); a path that leads out of
+// the folder, may not be read, or loops through symbolic links is refused
+// (fs.ErrPermission). Any other error is returned as it is.
+func fileError(err error) error {
+	switch {
+	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR), errors.Is(err, unix.ENAMETOOLONG):
+		return fs.ErrNotExist
+	case errors.Is(err, unix.EXDEV), errors.Is(err, unix.EACCES), errors.Is(err, unix.ELOOP):
+		return fs.ErrPermission
+	}
+	return err
+}
+
+// errorStatus returns the status a request is answered with when what it
+// names could not be served because of err: 404 for what does not exist,
+// 403 for what is refused, 503 when the server is out of descriptors (its
+// own condition, which passes), and 500 for anything else — never 500 for
+// what a client asked for. It is the one place a failure becomes 404 or 403.
+// Mirrors the E_NOTFOUND and E_PERMISSION cases of session_process_request.
+func errorStatus(err error) int {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return 404
+	case errors.Is(err, fs.ErrPermission):
+		return 403
+	case outOfDescriptors(err):
+		return 503
+	}
+	return 500
 }
 
 // openFlags open a file for reading. O_NONBLOCK keeps the open of a FIFO

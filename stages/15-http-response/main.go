@@ -1,11 +1,3 @@
-// Stage 15 of eXpServer: the same HTTP file server as stage 14, with every
-// response built by the response module: a status line, ordered headers —
-// Date, Server and Access-Control-Allow-Origin on every one — and a body,
-// serialized in one piece.
-//
-// Usage: stage-15 [-host 0.0.0.0] [-ports 8001,8002,8003,8004]
-//
-//	[-public ../public] [ignored]
 package main
 
 import (
@@ -99,8 +91,7 @@ func watchSignals(c *core) error {
 // the course's grader starts every stage with a config path.
 func parseArgs() (host string, ports []int, public string) {
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-host ADDR] [-ports P,P,...] [-public DIR] [ignored-argument]\n\n"+
-			"eXpServer stage 15: every port serves the public folder over HTTP.\n\n", os.Args[0])
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [-host ADDR] [-ports P,P,...] [-public DIR] [ignored-argument]\n\n%s\n\n", os.Args[0], about)
 		flag.PrintDefaults()
 	}
 	flag.StringVar(&host, "host", "0.0.0.0", "IPv4 `address` to listen on")

@@ -142,7 +142,7 @@ func (s *session) takeFromClient() {
 func (s *session) processRequest() {
 	req := s.req
 	if req.method != "GET" && req.method != "HEAD" {
-		s.respond(405, []header{{"Allow", "GET, HEAD"}}, nil)
+		s.respond(405, []header{{"Allow", "GET, HEAD"}})
 		return
 	}
 	// The pathname is percent-decoded and cleaned before it touches the
@@ -156,33 +156,18 @@ func (s *session) processRequest() {
 	// A trailing slash asks for a folder, and this stage serves no folder:
 	// "/sample.txt/" is not found, as nginx says, rather than the file.
 	if strings.HasSuffix(path, "/") {
-		s.respond(404, nil, nil)
+		s.respondError(fmt.Errorf("%s names a folder: %w", path, fs.ErrNotExist))
 		return
 	}
 	f, err := newFile(s.core, filepath.Join(s.core.publicRoot, path))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		s.respond(404, nil, nil)
-		return
-	case errors.Is(err, fs.ErrPermission):
-		s.respond(403, nil, nil)
-		return
-	case outOfDescriptors(err):
-		// The server's condition, not the request's: the client may try
-		// again. The limit may have been lowered; the budget follows it.
-		xlog.Errorf("%v", err)
-		s.core.setClientBudget()
-		s.respond(503, nil, nil)
-		return
-	case err != nil:
-		xlog.Errorf("%v", err)
-		s.respond(500, nil, nil)
+	if err != nil {
+		s.respondError(err)
 		return
 	}
 	s.respond(200, []header{
 		{"Content-Type", f.mimeType},
 		{"Content-Length", strconv.FormatInt(f.size, 10)},
-	}, nil)
+	})
 	if req.method == "HEAD" {
 		f.close()
 		return
@@ -199,37 +184,44 @@ func (s *session) processRequest() {
 	}
 }
 
-// respondError answers a request that could not be parsed or accepted with
-// the status its error carries.
+// respondError answers a request that failed with the status its error
+// calls for: the one an *httpError carries, or the one the file module's
+// errorStatus gives.
 func (s *session) respondError(err error) {
 	var he *httpError
-	if !errors.As(err, &he) {
-		he = newHTTPError(500, err.Error())
+	if errors.As(err, &he) {
+		xlog.Debugf("bad request: %v", he)
+		s.respond(he.status, nil)
+		return
 	}
-	xlog.Debugf("bad request: %v", he)
-	s.respond(he.status, nil, nil)
+	status := errorStatus(err)
+	switch status {
+	case 503:
+		// The server's condition, not the request's: the client may try
+		// again. The limit may have been lowered; the budget follows it.
+		xlog.Errorf("%v", err)
+		s.core.setClientBudget()
+	case 500:
+		xlog.Errorf("%v", err)
+	}
+	s.respond(status, nil)
 }
 
-// respond puts a response into toClient: its head, followed by body when
-// there is one. The head is serialized whole before it is queued, so it
-// goes out in one send. Content-Length is added unless given, and a
-// generated error page is the body of an error without one.
-// Mirrors the response part of session_process_request.
-func (s *session) respond(status int, headers []header, body []byte) {
-	if status >= 400 && body == nil {
-		body = errorPage(status)
-		headers = append(headers, header{"Content-Type", "text/html"})
-	}
+// respond puts a response into toClient: what newHTTPResponse gives every
+// response of its status (an error's page included), the headers given,
+// and Content-Length unless they give one. A HEAD request gets the head
+// alone. The head is serialized whole before it is queued, so it goes out
+// in one send. Mirrors the response part of session_process_request.
+func (s *session) respond(status int, headers []header) {
 	res := newHTTPResponse(status)
-	res.setHeader("Connection", "close")
 	for _, h := range headers {
 		res.setHeader(h.key, h.val)
 	}
 	if !hasHeader(headers, "Content-Length") {
-		res.setHeader("Content-Length", strconv.Itoa(len(body)))
+		res.setHeader("Content-Length", strconv.Itoa(len(res.body)))
 	}
-	if s.req == nil || s.req.method != "HEAD" {
-		res.setBody(body)
+	if s.req != nil && s.req.method == "HEAD" {
+		res.setBody(nil)
 	}
 	s.toClient.Append(buffer.Wrap(res.serialize()))
 	s.responded = true
@@ -241,6 +233,7 @@ func (s *session) respond(status int, headers []header, body []byte) {
 	}
 }
 
+// hasHeader reports whether headers has one named key, as spelt.
 func hasHeader(headers []header, key string) bool {
 	for _, h := range headers {
 		if h.key == key {
@@ -248,12 +241,6 @@ func hasHeader(headers []header, key string) bool {
 		}
 	}
 	return false
-}
-
-// errorPage is the small HTML body of an error response.
-func errorPage(status int) []byte {
-	title := fmt.Sprintf("%d %s", status, statusText(status))
-	return fmt.Appendf(nil, "<!DOCTYPE html>\n<html><head><title>%s</title></head>\n<body><h1>%s</h1><hr>%s</body></html>\n", title, title, serverName)
 }
 
 // takeFromFile is the file sink's handler: the next part of the file moves

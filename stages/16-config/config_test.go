@@ -190,19 +190,12 @@ func TestCourseConfigLookup(t *testing.T) {
 	}
 }
 
-// checkNoIndex checks lookup's answer for a directory without an index
-// file, which is the one thing stages 16 and 17 do differently: not found,
-// or the directory handed to the listing.
+// checkNoIndex checks lookup's answer for the directory dir, which has no
+// index file: not found. (Stage 17 lists it instead.)
 func checkNoIndex(t *testing.T, target string, res *lookupResult, err error, dir string) {
 	t.Helper()
-	if !listDirectories {
-		if !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("lookup(%s) = %+v, %v; want fs.ErrNotExist", target, res, err)
-		}
-		return
-	}
-	if err != nil || res.typ != routeFileServe || res.dirPath != dir || res.filePath != "" {
-		t.Errorf("lookup(%s) = %+v, %v; want dirPath %s", target, res, err, dir)
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("lookup(%s) = %+v, %v; want fs.ErrNotExist for %s", target, res, err, dir)
 	}
 }
 
@@ -595,7 +588,7 @@ func TestLookupFileServe(t *testing.T) {
 		// lookup locates the file; where it really is, links resolved, is
 		// what newFile checks.
 		real, _ := filepath.EvalSymlinks(res.filePath)
-		if want := filepath.Join(public, tc.file); res.typ != routeFileServe || real != want || res.dirPath != "" {
+		if want := filepath.Join(public, tc.file); res.typ != routeFileServe || real != want {
 			t.Errorf("lookup(%s) = %+v, want the file %s", tc.target, *res, want)
 		}
 	}
@@ -671,17 +664,6 @@ func TestLookupBadPathname(t *testing.T) {
 	var he *httpError
 	if !errors.As(err, &he) || he.status != 400 {
 		t.Errorf("lookup(/%%zz) = %v, want an *httpError with status 400", err)
-	}
-}
-
-// TestNoIndex checks both stages' answer to a directory without an index.
-func TestNoIndex(t *testing.T) {
-	var res lookupResult
-	if err := res.noIndex("/srv/public/docs", false); !errors.Is(err, fs.ErrNotExist) || res.dirPath != "" {
-		t.Errorf("noIndex(list=false) = %v, dirPath %q; want fs.ErrNotExist and no dirPath", err, res.dirPath)
-	}
-	if err := res.noIndex("/srv/public/docs", true); err != nil || res.dirPath != "/srv/public/docs" {
-		t.Errorf("noIndex(list=true) = %v, dirPath %q; want nil and the directory", err, res.dirPath)
 	}
 }
 

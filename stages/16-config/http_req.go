@@ -7,12 +7,6 @@ import (
 	"strings"
 )
 
-// header is one header field as received: the name with its original case
-// and the value without surrounding whitespace.
-type header struct {
-	key, val string
-}
-
 // httpRequest is a parsed and validated request head. Mirrors
 // xps_http_req_t.
 type httpRequest struct {
@@ -255,34 +249,6 @@ func (r *httpRequest) getHeader(key string) (string, bool) {
 // The caller appends any body bytes. Mirrors xps_http_req_serialize.
 func (r *httpRequest) serialize() []byte {
 	return serializeHead(r.requestLine, r.headers, 0)
-}
-
-// serializeHead returns a message head: the first line, each header as
-// "Key: Value", each line ended by CRLF, and the empty line. The slice is
-// sized for the head and spare more bytes, so a body appended after it
-// needs no second allocation.
-func serializeHead(first string, headers []header, spare int) []byte {
-	n := len(first) + len("\r\n\r\n") + spare
-	for _, h := range headers {
-		n += len(h.key) + len(": \r\n") + len(h.val)
-	}
-	b := make([]byte, 0, n)
-	b = append(b, first...)
-	b = append(b, "\r\n"...)
-	b = appendHeaders(b, headers)
-	return append(b, "\r\n"...)
-}
-
-// appendHeaders appends each header as "Key: Value" CRLF to b. Mirrors
-// xps_http_serialize_headers.
-func appendHeaders(b []byte, headers []header) []byte {
-	for _, h := range headers {
-		b = append(b, h.key...)
-		b = append(b, ": "...)
-		b = append(b, h.val...)
-		b = append(b, "\r\n"...)
-	}
-	return b
 }
 
 // cleanPathname turns a request pathname into a clean absolute path that

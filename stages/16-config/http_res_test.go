@@ -14,11 +14,12 @@ func fixedClock(t *testing.T) {
 	t.Cleanup(func() { now = saved })
 }
 
-// fixedHeaders are the three headers newHTTPResponse adds, as they read
+// fixedHeaders are the four headers newHTTPResponse adds, as they read
 // under fixedClock.
 const fixedHeaders = "Date: Sun, 06 Nov 1994 07:49:37 GMT\r\n" +
 	"Server: eXpServer\r\n" +
-	"Access-Control-Allow-Origin: *\r\n"
+	"Access-Control-Allow-Origin: *\r\n" +
+	"Connection: close\r\n"
 
 func TestResponseSerializeGolden(t *testing.T) {
 	fixedClock(t)
@@ -56,18 +57,33 @@ func TestResponseSerializeGolden(t *testing.T) {
 				"\r\n",
 		},
 		{
-			name: "error with body",
+			name: "error with its page",
 			build: func() *httpResponse {
 				r := newHTTPResponse(404)
-				r.setHeader("Content-Length", "9")
-				r.setBody([]byte("not here\n"))
+				r.setHeader("Content-Length", "120")
 				return r
 			},
 			want: "HTTP/1.1 404 Not Found\r\n" +
 				fixedHeaders +
-				"Content-Length: 9\r\n" +
+				"Content-Type: text/html\r\n" +
+				"Content-Length: 120\r\n" +
 				"\r\n" +
-				"not here\n",
+				"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head>\n" +
+				"<body><h1>404 Not Found</h1><hr>eXpServer</body></html>\n",
+		},
+		{
+			name: "body set by the caller",
+			build: func() *httpResponse {
+				r := newHTTPResponse(200)
+				r.setHeader("Content-Length", "6")
+				r.setBody([]byte("hello\n"))
+				return r
+			},
+			want: "HTTP/1.1 200 OK\r\n" +
+				fixedHeaders +
+				"Content-Length: 6\r\n" +
+				"\r\n" +
+				"hello\n",
 		},
 	}
 	for _, tc := range cases {
@@ -89,5 +105,16 @@ func TestResponseStatusLines(t *testing.T) {
 		if got := newHTTPResponse(code).statusLine; got != line {
 			t.Errorf("status %d: %q, want %q", code, got, line)
 		}
+	}
+}
+
+// TestErrorPage checks the page an error carries as its body: the status and
+// its reason in the title and the heading, and the server's name.
+func TestErrorPage(t *testing.T) {
+	got := string(errorPage(404))
+	want := "<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head>\n" +
+		"<body><h1>404 Not Found</h1><hr>eXpServer</body></html>\n"
+	if got != want {
+		t.Errorf("errorPage(404) = %q, want %q", got, want)
 	}
 }

@@ -1,10 +1,3 @@
-// Stage 16 of eXpServer: a server configured by a JSON file. The config
-// names the listeners and, for each server block, routes matched by path
-// prefix: file_serve serves a folder, redirect answers with a Location, and
-// reverse_proxy forwards the parsed request to an upstream and relays its
-// reply byte for byte.
-//
-// Usage: stage-16 CONFIG.json
 package main
 
 import (
@@ -105,9 +98,7 @@ func watchSignals(c *core) error {
 // server prints its usage and exits with status 2. Mirrors xps_cliargs.
 func parseArgs() string {
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s CONFIG.json\n\n"+
-			"eXpServer stage 16: serves what the JSON config describes (file_serve, redirect and\n"+
-			"reverse_proxy routes on the listeners it names).\n", os.Args[0])
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s CONFIG.json\n\n%s\n", os.Args[0], about)
 		flag.PrintDefaults()
 	}
 	flag.Parse()

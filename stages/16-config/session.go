@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"strconv"
 	"strings"
 
@@ -193,11 +192,11 @@ func (s *session) processRequest(body []byte) {
 	case routeFileServe:
 		s.serveFile()
 	case routeRedirect:
-		s.respond(res.httpStatusCode, []header{{"Location", res.redirectURL}}, nil)
+		s.respond(res.httpStatusCode, []header{{"Location", res.redirectURL}})
 	case routeReverseProxy:
 		s.proxy(body)
 	default:
-		s.respond(500, nil, nil)
+		s.respond(500, nil)
 	}
 }
 
@@ -205,7 +204,7 @@ func (s *session) processRequest(body []byte) {
 func (s *session) serveFile() {
 	req := s.req
 	if req.method != "GET" && req.method != "HEAD" {
-		s.respond(405, []header{{"Allow", "GET, HEAD"}}, nil)
+		s.respond(405, []header{{"Allow", "GET, HEAD"}})
 		return
 	}
 	f, err := newFile(s.core, s.lookup.filePath, s.lookup.route.dirPath)
@@ -216,7 +215,7 @@ func (s *session) serveFile() {
 	s.respond(200, []header{
 		{"Content-Type", f.mimeType},
 		{"Content-Length", strconv.FormatInt(f.size, 10)},
-	}, nil)
+	})
 	if req.method == "HEAD" {
 		f.close()
 		return
@@ -253,7 +252,7 @@ func (s *session) proxy(body []byte) {
 			return
 		}
 		xlog.Errorf("%v", err)
-		s.respond(502, nil, nil)
+		s.respond(502, nil)
 		return
 	}
 	s.upstream = up
@@ -267,7 +266,7 @@ func (s *session) proxy(body []byte) {
 	if err != nil {
 		xlog.Errorf("session: %v", err)
 		up.close(false)
-		s.respond(502, nil, nil)
+		s.respond(502, nil)
 		return
 	}
 	s.responded, s.proxying = true, true
@@ -324,51 +323,44 @@ func proxyHead(req *httpRequest) []byte {
 	return fwd.serialize()
 }
 
-// respondError answers with the status an error calls for: the status an
-// *httpError carries; 404 for a missing file or route; 403 for a path that
-// leaves its folder or may not be read; 503 when the server is out of
-// descriptors; 500 for anything else.
+// respondError answers a request that failed with the status its error
+// calls for: the one an *httpError carries, or the one the file module's
+// errorStatus gives.
 func (s *session) respondError(err error) {
 	var he *httpError
-	switch {
-	case errors.As(err, &he):
+	if errors.As(err, &he) {
 		xlog.Debugf("bad request: %v", he)
-		s.respond(he.status, nil, nil)
-	case errors.Is(err, fs.ErrNotExist):
-		s.respond(404, nil, nil)
-	case errors.Is(err, fs.ErrPermission):
-		s.respond(403, nil, nil)
-	case outOfDescriptors(err):
+		s.respond(he.status, nil)
+		return
+	}
+	status := errorStatus(err)
+	switch status {
+	case 503:
 		// The server's condition, not the request's: the client may try
 		// again. The limit may have been lowered; the budget follows it.
 		xlog.Errorf("%v", err)
 		s.core.setClientBudget()
-		s.respond(503, nil, nil)
-	default:
+	case 500:
 		xlog.Errorf("%v", err)
-		s.respond(500, nil, nil)
 	}
+	s.respond(status, nil)
 }
 
-// respond puts a response into toClient: its head, followed by body when
-// there is one. The head is serialized whole before it is queued, so it
-// goes out in one send. Content-Length is added unless given, and a
-// generated error page is the body of an error without one.
-func (s *session) respond(status int, headers []header, body []byte) {
-	if status >= 400 && body == nil {
-		body = errorPage(status)
-		headers = append(headers, header{"Content-Type", "text/html"})
-	}
+// respond puts a response into toClient: what newHTTPResponse gives every
+// response of its status (an error's page included), the headers given,
+// and Content-Length unless they give one. A HEAD request gets the head
+// alone. The head is serialized whole before it is queued, so it goes out
+// in one send. Mirrors the response part of session_process_request.
+func (s *session) respond(status int, headers []header) {
 	res := newHTTPResponse(status)
-	res.setHeader("Connection", "close")
 	for _, h := range headers {
 		res.setHeader(h.key, h.val)
 	}
 	if !hasHeader(headers, "Content-Length") {
-		res.setHeader("Content-Length", strconv.Itoa(len(body)))
+		res.setHeader("Content-Length", strconv.Itoa(len(res.body)))
 	}
-	if s.req == nil || s.req.method != "HEAD" {
-		res.setBody(body)
+	if s.req != nil && s.req.method == "HEAD" {
+		res.setBody(nil)
 	}
 	s.toClient.Append(buffer.Wrap(res.serialize()))
 	s.responded = true
@@ -380,6 +372,7 @@ func (s *session) respond(status int, headers []header, body []byte) {
 	}
 }
 
+// hasHeader reports whether headers has one named key, as spelt.
 func hasHeader(headers []header, key string) bool {
 	for _, h := range headers {
 		if h.key == key {
@@ -387,12 +380,6 @@ func hasHeader(headers []header, key string) bool {
 		}
 	}
 	return false
-}
-
-// errorPage is the small HTML body of an error response.
-func errorPage(status int) []byte {
-	title := fmt.Sprintf("%d %s", status, statusText(status))
-	return fmt.Appendf(nil, "<!DOCTYPE html>\n<html><head><title>%s</title></head>\n<body><h1>%s</h1><hr>%s</body></html>\n", title, title, serverName)
 }
 
 // sendToUpstream is the upstream source's handler: fromClient moves into the
@@ -546,7 +533,7 @@ func (s *session) onUpstreamClosed() {
 		s.upstreamErrorResSet = true
 		xlog.Errorf("upstream %s:%d closed before replying", s.lookup.upstreamHost, s.lookup.upstreamPort)
 		if s.clientSource.active {
-			s.respond(502, nil, nil)
+			s.respond(502, nil)
 		}
 	}
 	s.check()

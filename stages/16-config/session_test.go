@@ -30,7 +30,7 @@ func testSession(t *testing.T, cfg *config) *session {
 
 // testConfig writes a config serving root on 0.0.0.0:8001, with a redirect
 // at /old, and loads it.
-func testConfig(t *testing.T, root string) *config {
+func testConfig(t testing.TB, root string) *config {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "xps_config.json")
 	doc := `{"servers": [{"listeners": [{"host": "0.0.0.0", "port": 8001}], "routes": [
@@ -252,5 +252,46 @@ func TestSessionHeadTooLarge(t *testing.T) {
 	b, _ := s.toClient.Read(s.toClient.Len())
 	if !strings.HasPrefix(string(b.Bytes()), "HTTP/1.1 431 ") {
 		t.Fatalf("response %q, want 431", b.Bytes()[:min(40, b.Len())])
+	}
+}
+
+// BenchmarkSessionServesFile measures what one request costs the session
+// and the modules it calls, without sockets: parse a browser-like head, look
+// it up, open the file, build the response, hand on the file region, and
+// tear everything down. Its allocs/op is the per-request allocation count
+// of the request path that docs/performance.md reports.
+func BenchmarkSessionServesFile(b *testing.B) {
+	root := b.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "1k.txt"), make([]byte, 1024), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	c := testCore()
+	c.config = testConfig(b, root)
+	l := &listener{core: c, host: "0.0.0.0", port: 8001}
+	req := []byte("GET /1k.txt HTTP/1.1\r\nHost: localhost:8001\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\n" +
+		"Accept: text/html,application/xhtml+xml,*/*;q=0.8\r\nAccept-Encoding: gzip, deflate\r\nConnection: close\r\n\r\n")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(req)))
+	for b.Loop() {
+		client := &connection{core: c, remoteIP: "192.0.2.1", listener: l}
+		client.source = newPipeSource(func() {}, func() {})
+		client.sink = newPipeSink(func() {}, func() {})
+		s, err := newSession(c, client)
+		if err != nil {
+			b.Fatal(err)
+		}
+		client.source.write(req)
+		s.takeFromClient()
+		if s.file == nil {
+			b.Fatal("the request was not answered with the file")
+		}
+		s.file.read()
+		s.close()
+		client.source.close()
+		client.sink.close()
+		c.loop.handlePipes() // sweep the pipes left without ends
+	}
+	if len(c.pipes) != 0 {
+		b.Fatalf("%d pipes left", len(c.pipes))
 	}
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,19 +9,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
-	"unicode/utf8"
 
+	"expserver-go/common/jsonpath"
 	"expserver-go/common/netaddr"
 
 	"golang.org/x/sys/unix"
 )
 
-// listDirectories decides what lookup does with a directory that has no
-// index file: false answers "not found" (stage 16), true hands the directory
-// to the listing module (stage 17). It is the only line of this file that
-// stage 17 changes.
-const listDirectories = true
+// The config module: its types, then how a file becomes a config (parse),
+// then how a request finds its answer in one (lookup).
 
 // config is a loaded and validated configuration. Mirrors xps_config_t.
 type config struct {
@@ -121,15 +115,8 @@ func loadConfig(path string) (*config, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Checking the syntax of the whole document first lets the walk below
-	// assume well-formed JSON and report only what the values mean.
-	var doc json.RawMessage
-	if err := json.Unmarshal(data, &doc); err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			line, col := jsonPosition(data, se.Offset)
-			return nil, fmt.Errorf("%d:%d: %s", line, col, se)
-		}
+	doc, err := jsonpath.Parse(data)
+	if err != nil {
 		return nil, err
 	}
 	c, err := parseConfig(doc)
@@ -140,20 +127,10 @@ func loadConfig(path string) (*config, error) {
 	return c, nil
 }
 
-// jsonPosition returns the 1-based line and column of the byte a
-// json.SyntaxError stopped at; Offset counts the bytes read, that one
-// included. Columns count characters, as editors do.
-func jsonPosition(data []byte, offset int64) (line, col int) {
-	i := min(max(int(offset)-1, 0), len(data))
-	before := data[:i]
-	lineStart := bytes.LastIndexByte(before, '\n') + 1
-	return bytes.Count(before, []byte("\n")) + 1, utf8.RuneCount(before[lineStart:]) + 1
-}
-
 // parseConfig builds the config from the top-level JSON value.
-func parseConfig(doc json.RawMessage) (*config, error) {
-	var name, workers, servers json.RawMessage
-	err := decodeObject(doc, "", map[string]*json.RawMessage{
+func parseConfig(doc jsonpath.Value) (*config, error) {
+	var name, workers, servers jsonpath.Value
+	err := doc.Object(map[string]*jsonpath.Value{
 		"server_name": &name,
 		"workers":     &workers, // several core/loop pairs come in a later stage
 		"servers":     &servers,
@@ -162,25 +139,25 @@ func parseConfig(doc json.RawMessage) (*config, error) {
 		return nil, err
 	}
 	c := &config{serverName: serverName}
-	if name != nil {
-		if c.serverName, err = decodeHeaderValue(name, "server_name"); err != nil {
+	if !name.Absent() {
+		if c.serverName, err = decodeHeaderValue(name); err != nil {
 			return nil, err
 		}
 	}
-	if workers != nil {
-		if _, err := decodeInt(workers, "workers"); err != nil {
+	if !workers.Absent() {
+		if _, err := workers.Int(); err != nil {
 			return nil, err
 		}
 	}
-	items, err := decodeArray(servers, "servers")
+	items, err := servers.Array()
 	if err != nil {
 		return nil, err
 	}
 	if len(items) == 0 {
-		return nil, errorAt("servers", "at least one server is needed")
+		return nil, servers.Errorf("at least one server is needed")
 	}
-	for i, item := range items {
-		s, err := parseServer(item, jsonElem("servers", i))
+	for _, item := range items {
+		s, err := parseServer(item)
 		if err != nil {
 			return nil, err
 		}
@@ -194,10 +171,10 @@ func parseConfig(doc json.RawMessage) (*config, error) {
 	return c, nil
 }
 
-// parseServer builds one server block; path is its JSON path.
-func parseServer(raw json.RawMessage, path string) (*serverConfig, error) {
-	var listeners, hostnames, routes json.RawMessage
-	err := decodeObject(raw, path, map[string]*json.RawMessage{
+// parseServer builds one server block. Mirrors parse_server.
+func parseServer(v jsonpath.Value) (*serverConfig, error) {
+	var listeners, hostnames, routes jsonpath.Value
+	err := v.Object(map[string]*jsonpath.Value{
 		"listeners": &listeners,
 		"hostnames": &hostnames,
 		"routes":    &routes,
@@ -206,35 +183,33 @@ func parseServer(raw json.RawMessage, path string) (*serverConfig, error) {
 		return nil, err
 	}
 	s := &serverConfig{}
-	lpath := jsonMember(path, "listeners")
-	items, err := decodeArray(listeners, lpath)
+	items, err := listeners.Array()
 	if err != nil {
 		return nil, err
 	}
 	if len(items) == 0 {
-		return nil, errorAt(lpath, "at least one listener is needed")
+		return nil, listeners.Errorf("at least one listener is needed")
 	}
 	for i, item := range items {
-		l, err := parseListener(item, jsonElem(lpath, i))
+		l, err := parseListener(item)
 		if err != nil {
 			return nil, err
 		}
 		// Within one server a repeated address is a slip; across servers it
 		// is how virtual hosts share a port.
 		if j := slices.Index(s.listeners, l); j >= 0 {
-			return nil, errorAt(jsonElem(lpath, i), "duplicate of listeners[%d] (%s:%d)", j, l.host, l.port)
+			return nil, items[i].Errorf("duplicate of listeners[%d] (%s:%d)", j, l.host, l.port)
 		}
 		s.listeners = append(s.listeners, l)
 	}
-	if s.hostnames, err = decodeStrings(hostnames, jsonMember(path, "hostnames")); err != nil {
+	if s.hostnames, err = hostnames.Strings(); err != nil {
 		return nil, err
 	}
-	rpath := jsonMember(path, "routes")
-	if items, err = decodeArray(routes, rpath); err != nil {
+	if items, err = routes.Array(); err != nil {
 		return nil, err
 	}
-	for i, item := range items {
-		r, err := parseRoute(item, jsonElem(rpath, i))
+	for _, item := range items {
+		r, err := parseRoute(item)
 		if err != nil {
 			return nil, err
 		}
@@ -243,49 +218,48 @@ func parseServer(raw json.RawMessage, path string) (*serverConfig, error) {
 	return s, nil
 }
 
-// parseListener builds one listener; path is its JSON path.
-func parseListener(raw json.RawMessage, path string) (listenerConfig, error) {
-	var host, port json.RawMessage
-	err := decodeObject(raw, path, map[string]*json.RawMessage{"host": &host, "port": &port})
-	if err != nil {
-		return listenerConfig{}, err
-	}
+// parseListener builds one listener. Mirrors parse_listener.
+func parseListener(v jsonpath.Value) (listenerConfig, error) {
+	var host, port jsonpath.Value
 	var l listenerConfig
-	hpath, ppath := jsonMember(path, "host"), jsonMember(path, "port")
-	if host == nil {
-		return l, errorAt(hpath, "missing")
+	err := v.Object(map[string]*jsonpath.Value{"host": &host, "port": &port})
+	if err != nil {
+		return l, err
 	}
-	if l.host, err = decodeString(host, hpath); err != nil {
+	if host.Absent() {
+		return l, host.Errorf("missing")
+	}
+	if l.host, err = host.Text(); err != nil {
 		return l, err
 	}
 	if l.host == "" {
-		return l, errorAt(hpath, "must not be empty")
+		return l, host.Errorf("must not be empty")
 	}
-	if port == nil {
-		return l, errorAt(ppath, "missing")
+	if port.Absent() {
+		return l, port.Errorf("missing")
 	}
-	if l.port, err = decodeInt(port, ppath); err != nil {
+	if l.port, err = port.Int(); err != nil {
 		return l, err
 	}
 	// Port 0 would have the kernel pick a port that no client could know.
 	if l.port < 1 || l.port > 65535 {
-		return l, errorAt(ppath, "%d is not a port (1–65535)", l.port)
+		return l, port.Errorf("%d is not a port (1–65535)", l.port)
 	}
 	// A host name is looked up now, so that one that does not resolve is
 	// a mistake reported with its path, before anything is bound.
 	if _, err := netaddr.ResolveIPv4(l.host, l.port); err != nil {
-		return l, errorAt(hpath, "%v", err)
+		return l, host.Errorf("%v", err)
 	}
 	return l, nil
 }
 
-// parseRoute builds one route; path is its JSON path. Keys that belong to
-// another route type are accepted and ignored, because real configs carry
-// such leftovers; keys that no route knows are errors.
-func parseRoute(raw json.RawMessage, path string) (*routeConfig, error) {
-	var reqPath, typ, dirPath, index, upstreams, status, url json.RawMessage
-	var gzipEnable, gzipLevel, whitelist, blacklist json.RawMessage
-	err := decodeObject(raw, path, map[string]*json.RawMessage{
+// parseRoute builds one route. Keys that belong to another route type are
+// accepted and ignored, because real configs carry such leftovers; keys
+// that no route knows are errors. Mirrors parse_route.
+func parseRoute(v jsonpath.Value) (*routeConfig, error) {
+	var reqPath, typ, dirPath, index, upstreams, status, url jsonpath.Value
+	var gzipEnable, gzipLevel, whitelist, blacklist jsonpath.Value
+	err := v.Object(map[string]*jsonpath.Value{
 		"req_path":         &reqPath,
 		"type":             &typ,
 		"dir_path":         &dirPath,
@@ -304,42 +278,41 @@ func parseRoute(raw json.RawMessage, path string) (*routeConfig, error) {
 		return nil, err
 	}
 	r := &routeConfig{}
-	if r.reqPath, err = parseReqPath(reqPath, jsonMember(path, "req_path")); err != nil {
+	if r.reqPath, err = parseReqPath(reqPath); err != nil {
 		return nil, err
 	}
-	if r.typ, err = parseRouteType(typ, jsonMember(path, "type")); err != nil {
+	if r.typ, err = parseRouteType(typ); err != nil {
 		return nil, err
 	}
 	switch r.typ {
 	case routeFileServe:
-		err = r.parseFileServe(dirPath, index, path)
+		err = r.parseFileServe(dirPath, index)
 	case routeReverseProxy:
-		err = r.parseReverseProxy(upstreams, path)
+		err = r.parseReverseProxy(upstreams)
 	case routeRedirect:
-		err = r.parseRedirect(status, url, path)
+		err = r.parseRedirect(status, url)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if gzipEnable != nil {
-		if _, err := decodeBool(gzipEnable, jsonMember(path, "gzip_enable")); err != nil {
+	if !gzipEnable.Absent() {
+		if _, err := gzipEnable.Bool(); err != nil {
 			return nil, err
 		}
 	}
-	if gzipLevel != nil {
-		lpath := jsonMember(path, "gzip_level")
-		level, err := decodeInt(gzipLevel, lpath)
+	if !gzipLevel.Absent() {
+		level, err := gzipLevel.Int()
 		if err != nil {
 			return nil, err
 		}
 		if level < 1 || level > 9 {
-			return nil, errorAt(lpath, "%d is not a gzip level (1–9)", level)
+			return nil, gzipLevel.Errorf("%d is not a gzip level (1–9)", level)
 		}
 	}
-	if _, err := decodeStrings(whitelist, jsonMember(path, "ip_whitelist")); err != nil {
+	if _, err := whitelist.Strings(); err != nil {
 		return nil, err
 	}
-	if _, err := decodeStrings(blacklist, jsonMember(path, "ip_blacklist")); err != nil {
+	if _, err := blacklist.Strings(); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -347,33 +320,33 @@ func parseRoute(raw json.RawMessage, path string) (*routeConfig, error) {
 
 // parseReqPath checks a route's req_path. Requests are matched on cleaned
 // pathnames, so a req_path that cleaning would change could never match.
-func parseReqPath(raw json.RawMessage, path string) (string, error) {
-	if raw == nil {
-		return "", errorAt(path, "missing")
+func parseReqPath(v jsonpath.Value) (string, error) {
+	if v.Absent() {
+		return "", v.Errorf("missing")
 	}
-	p, err := decodeString(raw, path)
+	p, err := v.Text()
 	if err != nil {
 		return "", err
 	}
 	if !strings.HasPrefix(p, "/") {
-		return "", errorAt(path, `must start with "/"`)
+		return "", v.Errorf(`must start with "/"`)
 	}
 	clean, err := cleanPathname(p)
 	if err != nil {
-		return "", errorAt(path, "%q is not a clean path", p)
+		return "", v.Errorf("%q is not a clean path", p)
 	}
 	if clean != p {
-		return "", errorAt(path, "%q is not a clean path (want %q)", p, clean)
+		return "", v.Errorf("%q is not a clean path (want %q)", p, clean)
 	}
 	return p, nil
 }
 
 // parseRouteType reads a route's type.
-func parseRouteType(raw json.RawMessage, path string) (routeType, error) {
-	if raw == nil {
-		return 0, errorAt(path, "missing")
+func parseRouteType(v jsonpath.Value) (routeType, error) {
+	if v.Absent() {
+		return 0, v.Errorf("missing")
 	}
-	s, err := decodeString(raw, path)
+	s, err := v.Text()
 	if err != nil {
 		return 0, err
 	}
@@ -382,89 +355,96 @@ func parseRouteType(raw json.RawMessage, path string) (routeType, error) {
 			return t, nil
 		}
 	}
-	return 0, errorAt(path, "unknown route type %q (want file_serve, reverse_proxy or redirect)", s)
+	return 0, v.Errorf("unknown route type %q (want file_serve, reverse_proxy or redirect)", s)
 }
 
-// parseFileServe reads the keys of a file_serve route; path is the route's
-// JSON path.
-func (r *routeConfig) parseFileServe(dirPath, index json.RawMessage, path string) error {
-	dpath := jsonMember(path, "dir_path")
-	if dirPath == nil {
-		return errorAt(dpath, "needed by a file_serve route")
+// parseFileServe reads the keys of a file_serve route.
+func (r *routeConfig) parseFileServe(dirPath, index jsonpath.Value) error {
+	if dirPath.Absent() {
+		return dirPath.Errorf("needed by a file_serve route")
 	}
-	dir, err := decodeString(dirPath, dpath)
+	dir, err := dirPath.Text()
 	if err != nil {
 		return err
 	}
-	if r.dirPath, err = resolveDir(dir, dpath); err != nil {
+	if r.dirPath, err = resolveDir(dir, dirPath); err != nil {
 		return err
 	}
-	ipath := jsonMember(path, "index")
-	if r.index, err = decodeStrings(index, ipath); err != nil {
+	items, err := index.Array()
+	if err != nil {
 		return err
 	}
-	// An index entry is looked up inside the requested directory, so a
-	// slash or a dot-segment would make it name some other place.
-	for i, name := range r.index {
-		if name == "" || name == "." || name == ".." || strings.Contains(name, "/") {
-			return errorAt(jsonElem(ipath, i), "%q is not a file name", name)
+	for _, item := range items {
+		name, err := item.Text()
+		if err != nil {
+			return err
 		}
+		// An index entry is looked up inside the requested directory, so
+		// a slash or a dot-segment would make it name some other place.
+		if name == "" || name == "." || name == ".." || strings.Contains(name, "/") {
+			return item.Errorf("%q is not a file name", name)
+		}
+		r.index = append(r.index, name)
 	}
 	return nil
 }
 
 // resolveDir returns the real path of the directory dir, given in the
-// config at path. Resolving once here means lookups compare real paths
+// config as v. Resolving once here means lookups compare real paths
 // without resolving the root each time.
-func resolveDir(dir, path string) (string, error) {
+func resolveDir(dir string, v jsonpath.Value) (string, error) {
 	if dir == "" {
-		return "", errorAt(path, "must not be empty")
+		return "", v.Errorf("must not be empty")
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return "", errorAt(path, "%s: %v", dir, err)
+		return "", v.Errorf("%s: %v", dir, err)
 	}
 	real, err := filepath.EvalSymlinks(abs)
-	if isNotFound(err) {
-		return "", errorAt(path, "%s: no such directory", dir)
+	if errors.Is(fileError(err), fs.ErrNotExist) {
+		return "", v.Errorf("%s: no such directory", dir)
 	}
 	if err != nil {
-		return "", errorAt(path, "%s: %v", dir, err)
+		return "", v.Errorf("%s: %v", dir, err)
 	}
 	fi, err := os.Stat(real)
 	if err != nil {
-		return "", errorAt(path, "%s: %v", dir, err)
+		return "", v.Errorf("%s: %v", dir, err)
 	}
 	if !fi.IsDir() {
-		return "", errorAt(path, "%s: not a directory", dir)
+		return "", v.Errorf("%s: not a directory", dir)
 	}
 	return real, nil
 }
 
-// parseReverseProxy reads the keys of a reverse_proxy route; path is the
-// route's JSON path. Every upstream is checked, though only the first is
-// used until load balancing arrives. Each name is resolved here, once, as
-// nginx does: looking a name up waits for the name server, and on every
-// request, inside the loop, that wait would stall every client. A name
-// that does not resolve is a mistake in the config.
-func (r *routeConfig) parseReverseProxy(upstreams json.RawMessage, path string) error {
-	upath := jsonMember(path, "upstreams")
-	var err error
-	if r.upstreams, err = decodeStrings(upstreams, upath); err != nil {
+// parseReverseProxy reads the keys of a reverse_proxy route. Every upstream
+// is checked, though only the first is used until load balancing arrives.
+// Each name is resolved here, once, as nginx does: looking a name up waits
+// for the name server, and on every request, inside the loop, that wait
+// would stall every client. A name that does not resolve is a mistake in
+// the config.
+func (r *routeConfig) parseReverseProxy(upstreams jsonpath.Value) error {
+	items, err := upstreams.Array()
+	if err != nil {
 		return err
 	}
-	if len(r.upstreams) == 0 {
-		return errorAt(upath, "at least one upstream is needed")
+	if len(items) == 0 {
+		return upstreams.Errorf("at least one upstream is needed")
 	}
-	for i, u := range r.upstreams {
+	for i, item := range items {
+		u, err := item.Text()
+		if err != nil {
+			return err
+		}
 		host, port, ok := splitUpstream(u)
 		if !ok {
-			return errorAt(jsonElem(upath, i), "%q is not host:port", u)
+			return item.Errorf("%q is not host:port", u)
 		}
 		addr, err := netaddr.ResolveIPv4(host, port)
 		if err != nil {
-			return errorAt(jsonElem(upath, i), "%v", err)
+			return item.Errorf("%v", err)
 		}
+		r.upstreams = append(r.upstreams, u)
 		if i == 0 {
 			r.upstreamHost, r.upstreamPort, r.upstreamAddr = host, port, *addr
 		}
@@ -491,226 +471,54 @@ func splitUpstream(s string) (host string, port int, ok bool) {
 	return s[:i], port, true
 }
 
-// parseRedirect reads the keys of a redirect route; path is the route's
-// JSON path.
-func (r *routeConfig) parseRedirect(status, url json.RawMessage, path string) error {
-	spath := jsonMember(path, "http_status_code")
-	if status == nil {
-		return errorAt(spath, "needed by a redirect route")
+// parseRedirect reads the keys of a redirect route.
+func (r *routeConfig) parseRedirect(status, url jsonpath.Value) error {
+	if status.Absent() {
+		return status.Errorf("needed by a redirect route")
 	}
 	var err error
-	if r.httpStatusCode, err = decodeInt(status, spath); err != nil {
+	if r.httpStatusCode, err = status.Int(); err != nil {
 		return err
 	}
 	switch r.httpStatusCode {
 	case 301, 302, 303, 307, 308:
 	default:
-		return errorAt(spath, "%d is not a redirect status (301, 302, 303, 307 or 308)", r.httpStatusCode)
+		return status.Errorf("%d is not a redirect status (301, 302, 303, 307 or 308)", r.httpStatusCode)
 	}
-	upath := jsonMember(path, "redirect_url")
-	if url == nil {
-		return errorAt(upath, "needed by a redirect route")
+	if url.Absent() {
+		return url.Errorf("needed by a redirect route")
 	}
-	r.redirectURL, err = decodeHeaderValue(url, upath)
+	r.redirectURL, err = decodeHeaderValue(url)
 	return err
 }
 
-// decodeHeaderValue decodes a string that will be sent verbatim as a header
+// decodeHeaderValue reads a string that will be sent verbatim as a header
 // value, where a line break would split the response head.
-func decodeHeaderValue(raw json.RawMessage, path string) (string, error) {
-	s, err := decodeString(raw, path)
+func decodeHeaderValue(v jsonpath.Value) (string, error) {
+	s, err := v.Text()
 	if err != nil {
 		return "", err
 	}
 	if s == "" {
-		return "", errorAt(path, "must not be empty")
+		return "", v.Errorf("must not be empty")
 	}
 	for _, c := range []byte(s) {
 		if isCtl(c) && c != '\t' {
-			return "", errorAt(path, "%q contains a control character", s)
+			return "", v.Errorf("%q contains a control character", s)
 		}
 	}
 	return s, nil
-}
-
-// decodeObject checks that raw is a JSON object and stores the raw value of
-// each key into fields[key]; a key fields lacks, or one given twice, is an
-// error, reported in the order the keys appear. path is the object's JSON path. raw must be
-// well-formed, as loadConfig checked.
-func decodeObject(raw json.RawMessage, path string, fields map[string]*json.RawMessage) error {
-	if jsonKind(raw) != "object" {
-		return typeError(raw, path, "an object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if _, err := dec.Token(); err != nil {
-		return errorAt(path, "%v", err)
-	}
-	// encoding/json would keep the last of two equal keys without a word;
-	// a config that says one thing twice is a slip its author should see.
-	seen := make(map[string]bool, len(fields))
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return errorAt(path, "%v", err)
-		}
-		key, _ := tok.(string)
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
-			return errorAt(jsonMember(path, key), "%v", err)
-		}
-		dst, ok := fields[key]
-		if !ok {
-			return errorAt(jsonMember(path, key), "unknown key")
-		}
-		if seen[key] {
-			return errorAt(path, "duplicate key %q", key)
-		}
-		seen[key] = true
-		*dst = val
-	}
-	return nil
-}
-
-// decodeArray returns the elements of the JSON array raw. An absent value
-// (nil) is an empty array, since every array key is optional or needs at
-// least one element anyway.
-func decodeArray(raw json.RawMessage, path string) ([]json.RawMessage, error) {
-	if raw == nil {
-		return nil, nil
-	}
-	if jsonKind(raw) != "array" {
-		return nil, typeError(raw, path, "an array")
-	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, errorAt(path, "%v", err)
-	}
-	return items, nil
-}
-
-// decodeStrings returns the JSON array of strings raw; nil is empty.
-func decodeStrings(raw json.RawMessage, path string) ([]string, error) {
-	items, err := decodeArray(raw, path)
-	if err != nil || len(items) == 0 {
-		return nil, err
-	}
-	out := make([]string, len(items))
-	for i, item := range items {
-		if out[i], err = decodeString(item, jsonElem(path, i)); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-// decodeString returns the JSON string raw.
-func decodeString(raw json.RawMessage, path string) (string, error) {
-	if jsonKind(raw) != "string" {
-		return "", typeError(raw, path, "a string")
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", errorAt(path, "%v", err)
-	}
-	return s, nil
-}
-
-// decodeInt returns the JSON number raw, which must be an integer written
-// without a fraction or exponent.
-func decodeInt(raw json.RawMessage, path string) (int, error) {
-	if jsonKind(raw) != "number" {
-		return 0, typeError(raw, path, "a number")
-	}
-	n, err := strconv.Atoi(string(raw))
-	if errors.Is(err, strconv.ErrRange) {
-		return 0, errorAt(path, "%s is out of range", raw)
-	}
-	if err != nil {
-		return 0, errorAt(path, "want an integer, got number %s", raw)
-	}
-	return n, nil
-}
-
-// decodeBool returns the JSON boolean raw.
-func decodeBool(raw json.RawMessage, path string) (bool, error) {
-	if jsonKind(raw) != "boolean" {
-		return false, typeError(raw, path, "a boolean")
-	}
-	return string(raw) == "true", nil
-}
-
-// jsonKind names the kind of the well-formed JSON value raw from its first
-// byte.
-func jsonKind(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return "nothing"
-	}
-	switch raw[0] {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	}
-	return "number"
-}
-
-// typeError reports that the value at path is not the kind wanted, showing
-// it as written when it is a scalar.
-func typeError(raw json.RawMessage, path, want string) error {
-	got := jsonKind(raw)
-	switch got {
-	case "string", "number", "boolean":
-		got += " " + string(bytes.TrimSpace(raw))
-	}
-	return errorAt(path, "want %s, got %s", want, got)
-}
-
-// errorAt returns the one-line error "PATH: MESSAGE".
-func errorAt(path, format string, args ...any) error {
-	if path == "" {
-		path = "top level"
-	}
-	return fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...))
-}
-
-// jsonMember returns the JSON path of key inside the object at path. A key
-// that is not a plain word is quoted, so that the path stays readable.
-func jsonMember(path, key string) string {
-	plain := key != ""
-	for _, c := range []byte(key) {
-		if !isAlpha(c) && !isDigit(c) && c != '_' {
-			plain = false
-		}
-	}
-	if !plain {
-		key = strconv.Quote(key)
-	}
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-// jsonElem returns the JSON path of element i of the array at path.
-func jsonElem(path string, i int) string {
-	return path + "[" + strconv.Itoa(i) + "]"
 }
 
 // lookup decides how to answer req, received on the listener at host:port.
 // It picks the server by listener and Host, then the route
 // with the longest req_path matching the cleaned pathname, then resolves
 // what the route points at. A malformed pathname gives cleanPathname's
-// *httpError (400); no route, no file, or a directory without an index file
-// while listDirectories is off give an error wrapping fs.ErrNotExist (404);
-// a directory resolving outside the route's dir_path, or one the server may not
-// read, gives fs.ErrPermission (403); anything else is a plain error (500).
+// *httpError (400); no route or no file gives an error wrapping
+// fs.ErrNotExist (404); a directory without an index file is left to the
+// listing (dirPath); a directory resolving outside the route's dir_path, or
+// one the server may not read, gives fs.ErrPermission (403); anything else
+// is a plain error (500).
 // Mirrors xps_config_lookup.
 func (c *config) lookup(req *httpRequest, host string, port int) (*lookupResult, error) {
 	pathname, err := cleanPathname(req.pathname)
@@ -810,7 +618,7 @@ func (res *lookupResult) resolveFile(r *routeConfig, pathname string) error {
 	p := filepath.Join(r.dirPath, pathname)
 	fi, err := os.Stat(p)
 	if err != nil {
-		return fileError(err)
+		return fmt.Errorf("lookup: %s: %w", p, fileError(err))
 	}
 	switch {
 	case fi.Mode().IsRegular() && strings.HasSuffix(pathname, "/"):
@@ -833,18 +641,7 @@ func (res *lookupResult) resolveFile(r *routeConfig, pathname string) error {
 			return nil
 		}
 	}
-	return res.noIndex(real, listDirectories)
-}
-
-// noIndex settles a directory without an index file: when list is set the
-// directory is left to the listing module, otherwise it is not found. list
-// is a parameter rather than a read of listDirectories so that both stages'
-// behaviour can be tested.
-func (res *lookupResult) noIndex(dir string, list bool) error {
-	if !list {
-		return fmt.Errorf("lookup: %s has no index file: %w", dir, fs.ErrNotExist)
-	}
-	res.dirPath = dir
+	res.dirPath = real
 	return nil
 }
 
@@ -854,32 +651,10 @@ func (res *lookupResult) noIndex(dir string, list bool) error {
 func realPathIn(root, p string) (string, error) {
 	real, err := filepath.EvalSymlinks(p)
 	if err != nil {
-		return "", fileError(err)
+		return "", fmt.Errorf("lookup: %s: %w", p, fileError(err))
 	}
 	if !within(root, real) {
 		return "", fmt.Errorf("lookup: %s resolves to %s, outside %s: %w", p, real, root, fs.ErrPermission)
 	}
 	return real, nil
-}
-
-// fileError classifies a failure to find a file as nginx answers it: a
-// missing file, a path through a file as if it were a folder, or a name too
-// long to exist, is not found; a loop of symbolic links is refused, as is
-// EACCES, which already matches fs.ErrPermission. What a client asks for
-// never makes a 500.
-func fileError(err error) error {
-	switch {
-	case isNotFound(err) && !errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("lookup: %w (%w)", err, fs.ErrNotExist)
-	case errors.Is(err, syscall.ELOOP):
-		return fmt.Errorf("lookup: %w (%w)", err, fs.ErrPermission)
-	}
-	return fmt.Errorf("lookup: %w", err)
-}
-
-// isNotFound reports whether err means the path does not exist, including
-// ENOTDIR ("/a.txt/b" does not exist when a.txt is a file) and ENAMETOOLONG
-// (no file has a name longer than the file system allows).
-func isNotFound(err error) bool {
-	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.ENAMETOOLONG)
 }

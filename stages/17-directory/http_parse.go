@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"strconv"
 	"strings"
 )
 
@@ -43,84 +42,6 @@ const (
 	// ("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255").
 	maxIPLiteralLen = 45
 )
-
-// httpMethods are the methods the parser accepts, case-sensitively. The
-// course's enumeration stops at CONNECT; PATCH (RFC 5789) is our addition,
-// because it is common and calling it malformed would be wrong. Any other
-// method is answered with 400, as the course's tester requires (RFC 9110
-// would allow 501).
-var httpMethods = [...]string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH"}
-
-// httpError is a malformed or unsupported request. status is the HTTP status
-// to answer with; reason names the defect for the log.
-type httpError struct {
-	status int
-	reason string
-}
-
-// newHTTPError returns the error for a request that must be answered with
-// status.
-func newHTTPError(status int, reason string) *httpError {
-	return &httpError{status: status, reason: reason}
-}
-
-// Error returns the status, its reason phrase and the defect, e.g.
-// "400 Bad Request: header name contains a space".
-func (e *httpError) Error() string {
-	return fmt.Sprintf("%d %s: %s", e.status, statusText(e.status), e.reason)
-}
-
-// statusText returns the reason phrase of an HTTP status code (RFC 9110
-// §15), or "Unknown" for a code the course never sends.
-func statusText(code int) string {
-	switch code {
-	case 200:
-		return "OK"
-	case 201:
-		return "Created"
-	case 301:
-		return "Moved Permanently"
-	case 302:
-		return "Found"
-	case 304:
-		return "Not Modified"
-	case 307:
-		return "Temporary Redirect"
-	case 308:
-		return "Permanent Redirect"
-	case 400:
-		return "Bad Request"
-	case 401:
-		return "Unauthorized"
-	case 403:
-		return "Forbidden"
-	case 404:
-		return "Not Found"
-	case 405:
-		return "Method Not Allowed"
-	case 408:
-		return "Request Timeout"
-	case 414:
-		return "URI Too Long"
-	case 429:
-		return "Too Many Requests"
-	case 431:
-		return "Request Header Fields Too Large"
-	case 500:
-		return "Internal Server Error"
-	case 501:
-		return "Not Implemented"
-	case 502:
-		return "Bad Gateway"
-	case 503:
-		return "Service Unavailable"
-	case 504:
-		return "Gateway Timeout"
-	case 505:
-		return "HTTP Version Not Supported"
-	}
-	return "Unknown"
-}
 
 // parseState is where the parser stands inside the head: which byte it
 // expects next. The states follow the course's RL_* and H_* states
@@ -774,16 +695,6 @@ func (p *requestParser) endHeaderLine() (parseResult, error) {
 	return parseNext, nil
 }
 
-// lookupMethod returns the entry of httpMethods equal to m, or "".
-func lookupMethod(m []byte) string {
-	for _, name := range httpMethods {
-		if string(m) == name {
-			return name
-		}
-	}
-	return ""
-}
-
 // chunkedBody follows a chunked request body (RFC 9112 §7.1) as its bytes
 // arrive, to find where it ends. A proxy forwards the body as it came,
 // still chunked, and must stop after the last chunk and its trailer
@@ -883,37 +794,3 @@ func (c *chunkedBody) scan(b []byte) (n int, done bool, err error) {
 	}
 	return n, c.state == chunkDone, nil
 }
-
-func isDigit(c byte) bool    { return '0' <= c && c <= '9' }
-func isAlpha(c byte) bool    { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
-func isHexDigit(c byte) bool { return isDigit(c) || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
-
-// quoteByte quotes c for an error message, showing any byte that is not
-// printable ASCII as an escape rather than as the character it would be in
-// Latin-1.
-func quoteByte(c byte) string {
-	return strconv.QuoteToASCII(string([]byte{c}))
-}
-
-// isCtl reports whether c is an ASCII control character (space excluded).
-func isCtl(c byte) bool { return c < 0x20 || c == 0x7f }
-
-// isUnreserved reports whether c is an RFC 3986 unreserved character, the
-// set we accept in host names (percent-encoding and sub-delims in a reg-name
-// are legal but unused in practice, and refusing them keeps hosts plain).
-func isUnreserved(c byte) bool {
-	return isDigit(c) || isAlpha(c) || c == '-' || c == '.' || c == '_' || c == '~'
-}
-
-// tchars marks the bytes that may appear in a token such as a header name
-// (RFC 9110 §5.6.2). A table, because header names are the parser's
-// hottest loop.
-var tchars = func() (t [256]bool) {
-	for c := range 256 {
-		t[c] = isDigit(byte(c)) || isAlpha(byte(c)) || strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0
-	}
-	return t
-}()
-
-// isTchar reports whether c is a token character.
-func isTchar(c byte) bool { return tchars[c] }

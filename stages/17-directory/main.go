@@ -1,8 +1,3 @@
-// Stage 17 of eXpServer: the finished server. It serves what its JSON
-// config describes — files, redirects and a reverse proxy — and a folder
-// without an index file gets an HTML listing of its files and subfolders.
-//
-// Usage: stage-17 CONFIG.json
 package main
 
 import (
@@ -103,9 +98,7 @@ func watchSignals(c *core) error {
 // server prints its usage and exits with status 2. Mirrors xps_cliargs.
 func parseArgs() string {
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s CONFIG.json\n\n"+
-			"eXpServer stage 17: serves what the JSON config describes (file_serve with directory\n"+
-			"listings, redirect and reverse_proxy routes on the listeners it names).\n", os.Args[0])
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s CONFIG.json\n\n%s\n", os.Args[0], about)
 		flag.PrintDefaults()
 	}
 	flag.Parse()

@@ -164,8 +164,33 @@ var hints = map[string]string{
 	"timeout-proxy-backpressure": "run proxy_read_timeout only while the server waits for the upstream with room in its pipe, not while the client holds it back",
 	"timeout-connect-504":        "bound a non-blocking connect with proxy_connect_timeout; its expiry is 504 when no other upstream is left",
 	"timeout-connect-failover":   "a connect timeout is an upstream failure: fail over to the next upstream and mark the slow one down",
+	"timeout-drain-bounded":      "after the response, read and drop what the client still sends for at most 5 s, then close",
 	"timeout-config-errors":      "accept timeouts as numbers of seconds above 0 and at most 86400; exit 2 naming the key otherwise",
 	"timeout-regression":         "the defaults are 60 s: a slow but live client or upstream must still be served",
+
+	// Metrics, stage 22.
+	"metrics-json-shape":      "build /api in one buffer, head and body in one write; print counts as integers, percentages as numbers, per-worker figures as arrays",
+	"metrics-dashboard-fetch": "send Access-Control-Allow-Origin: * with /api, and never quote a number: the dashboard needs Number.isInteger and an array it can map",
+	"metrics-dashboard-page":  "serve the dashboard page on the metrics listener, and make it fetch /api once a second and show what it read",
+	"metrics-idle-baseline":   "count the poll's own connection and request before building the snapshot, and close each connection as its response is sent",
+	"metrics-exact-counts":    "count each event once where it happens: client connections only, one type per request at lookup, bytes of successful recv/send on client sockets",
+	"metrics-monotonic":       "keep gauges as pairs of growing counters and load them in order (errors, closes, ends, types, starts, accepts) so a snapshot never contradicts itself",
+	"metrics-quiescent":       "end a request when its response is sent or its connection closes; a request never typed at lookup is other",
+	"metrics-malformed":       "start a request at its first byte, not when its head parses: a malformed head is still a request, of type other, with a 4xx",
+	"metrics-timeouts":        "count a connection a client timer closes in conn_timeout, and start response times only once a head is complete",
+	"metrics-conn-errors":     "count ECONNRESET, EPIPE or EPOLLERR as an error only before the response has been sent whole",
+	"metrics-accept-errors":   "count clients the server could not accept, and retry the listener when a descriptor is released rather than wait for a new client",
+	"metrics-latency":         "measure from the head's completion to the first response byte sent, in microseconds of a monotonic clock",
+	"metrics-proxied-codes":   "read the status at the start of the upstream's reply as it passes, without changing a byte, and count it in its class",
+	"metrics-methods-paths":   "answer GET and HEAD on /api and /metrics only: 405 with Allow for other methods, 404 for other paths",
+	"metrics-port-default":    "listen for metrics on 8004 only when no server of the config does; otherwise log one WARNING and leave 8004 to that server",
+	"metrics-port-config":     "read the metrics key as false, true or an object of host, port and lists; refuse a clash with a server's address with exit 2",
+	"metrics-acl":             "apply metrics.ip_whitelist and ip_blacklist to the TCP peer, answering 403, and count that request as a metrics request",
+	"metrics-escaping":        "JSON-escape server_name (quotes, backslashes) instead of printing it between quotes as it is",
+	"metrics-gauges":          "compute a worker's CPU from its thread's utime+stime over the window between two samples, and RAM from /proc now",
+	"metrics-no-spin":         "sample CPU lazily when a snapshot is asked for; no timer may wake an idle server",
+	"metrics-prometheus":      "print # HELP and # TYPE once per family, counters ending in _total, and cumulative buckets from the same snapshot as /api",
+	"metrics-regression":      "keep the metrics listener apart from the servers': the stage 16–17 cases must still pass with it on its own port",
 }
 
 // Hint returns the one-line usual cause of a failure of the milestone with

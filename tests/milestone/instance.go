@@ -45,6 +45,11 @@ type Instance struct {
 	Upstream string
 	// Wrap is a command the binary runs under, such as "unshare -m --".
 	Wrap []string
+	// AsWritten keeps Config as it is. Otherwise, from stage 22, a config
+	// without a metrics key gets "metrics": false: a server whose config
+	// says nothing listens for metrics on 8004, and instances started side
+	// by side would take that port from one another.
+	AsWritten bool
 }
 
 // instanceProcess makes the process for in: the binary under test, in its
@@ -60,6 +65,9 @@ func (e *Env) instanceProcess(in Instance) (*ServerProcess, error) {
 	}
 	config := ""
 	if in.Config != nil {
+		if e.Stage >= 22 && !in.AsWritten {
+			in.Config = withMetricsKey(in.Config, "false")
+		}
 		f, err := os.CreateTemp(e.Layout.Root, "instance-*.json")
 		if err != nil {
 			return nil, err

@@ -26,6 +26,10 @@ type Target struct {
 	// CopyBin copies the binary into app/ and starts it as ./NAME, where
 	// the course's grader puts a student's binary.
 	CopyBin bool
+	// MetricsPort, from stage 22, is where the server's config puts its
+	// metrics listener; zero leaves the config as the grader's, whose
+	// server on 8004 keeps the server from listening for metrics.
+	MetricsPort int
 }
 
 // UsesUpstream reports whether stage n relays to an upstream.
@@ -57,6 +61,9 @@ func Prepare(t Target) (env *Env, close func(), err error) {
 	}
 	cleanups = append(cleanups, func() { layout.Remove() })
 	config := harness.CourseConfig(t.Ports, "localhost:"+strconv.Itoa(t.UpstreamPort))
+	if t.Stage >= 22 && t.MetricsPort != 0 {
+		config = withMetricsKey(config, `{"port": `+strconv.Itoa(t.MetricsPort)+`}`)
+	}
 	if err := os.WriteFile(filepath.Join(layout.Public, "xps_config.json"), config, 0o644); err != nil {
 		return nil, close, err
 	}

@@ -52,6 +52,8 @@ var timeoutMilestones = []Milestone{
 		From: 21, To: 23, Run: checkTimeoutConnect504},
 	{ID: "timeout-connect-failover", Title: "a connect timeout fails over to the next upstream, and the next requests skip the one that timed out",
 		From: 21, To: 23, Run: checkTimeoutConnectFailover},
+	{ID: "timeout-drain-bounded", Title: "a client still sending after its response is read for at most 5 s more, then closed",
+		From: 21, To: 23, Run: checkTimeoutDrainBounded},
 	{ID: "timeout-config-errors", Title: "a timeout of 0, -1, \"10s\" or 1e9, or an unknown *_timeout key: exit 2 naming the key",
 		From: 21, To: 23, Run: checkTimeoutConfigErrors},
 	{ID: "timeout-regression", Title: "with the default timeouts the official checks pass, and a slow head, upstream, body or reader of 3 s is served",
@@ -897,6 +899,63 @@ func checkTimeoutConnectFailover(e *Env) error {
 		}
 	}
 	return nil
+}
+
+// drainTime is how long a server may still read a client whose response is
+// complete, only to let it finish sending before the close [spec §1.3].
+const drainTime = 5 * time.Second
+
+// checkTimeoutDrainBounded: after a response the server reads and drops
+// what the client still sends, so that closing does not reset the
+// connection under the response — but no longer than drainTime, or a
+// client that never stops sending would hold its connection for ever
+// [spec §1.3, §5.1: no session lives forever].
+func checkTimeoutDrainBounded(e *Env) error {
+	c, err := harness.Dial(e.Addr(0))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	// A POST announcing a large body to a file gets 405 at once; the
+	// client goes on sending its body, 1 KiB every 10 ms.
+	if _, err := c.Write([]byte("POST /sample.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000000\r\n\r\n")); err != nil {
+		return err
+	}
+	refused := make(chan time.Time, 1)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		chunk := make([]byte, 1024)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			if _, err := c.Write(chunk); err != nil {
+				refused <- time.Now()
+				return
+			}
+		}
+	}()
+	raw, err := harness.ReadToClose(c, replyTimeout)
+	ended := time.Now()
+	if err != nil {
+		return fail("a 405, then the end of the response", "%s, then %v", harness.Abbrev(raw, 60), describeReadErr(err))
+	}
+	if r, err := harness.ParseResponse(raw); err != nil || r.Status != 405 {
+		return fail("405 for a POST to a file", "%s", harness.Abbrev(raw, 60))
+	}
+	select {
+	case at := <-refused:
+		if took := at.Sub(ended); took > drainTime+timerLate {
+			return fail(fmt.Sprintf("the connection closed within %v of the response", drainTime+timerLate), "after %v", took.Round(time.Millisecond))
+		}
+		return nil
+	case <-time.After(drainTime + timerLate + replyTimeout):
+		return fail(fmt.Sprintf("the connection closed within %v of the response", drainTime+timerLate),
+			"still taking the client's bytes %v after it", time.Since(ended).Round(time.Second))
+	}
 }
 
 func checkTimeoutConfigErrors(e *Env) error {

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 )
 
 // marker is left in the working directory by a crash, so that the next
@@ -54,7 +55,7 @@ func accept(l net.Listener, mode string) {
 func serve(c net.Conn, mode string) {
 	defer c.Close()
 	buf := make([]byte, 64<<10)
-	for {
+	for first := true; ; first = false {
 		n, err := c.Read(buf)
 		if err != nil {
 			crashOnReset(err, mode)
@@ -63,6 +64,16 @@ func serve(c net.Conn, mode string) {
 		if mode == "stops-answering" && n > 1000 {
 			continue
 		}
+		if first && crashPending(mode) {
+			// Each connection has its own goroutine, so a reset is seen
+			// only when its connection's goroutine runs, and a client that
+			// asks right after resetting another could be answered first: the
+			// crash would then land in the next case. A C server crashes
+			// inside its one loop, before it answers anyone else; the pause
+			// before a connection's first reply gives the goroutine of the
+			// reset connection, blocked in a write, the time to do the same.
+			time.Sleep(200 * time.Millisecond)
+		}
 		if _, err := c.Write(reverse(buf[:n])); err != nil {
 			crashOnReset(err, mode)
 			return
@@ -70,15 +81,21 @@ func serve(c net.Conn, mode string) {
 	}
 }
 
+// crashPending reports whether mode crashes on a reset and has not yet.
+func crashPending(mode string) bool {
+	if mode != "crashes-once" && mode != "crashes-for-good" {
+		return false
+	}
+	_, err := os.Stat(marker)
+	return err != nil
+}
+
 // crashOnReset crashes a crashing mode on the first reset by a client.
 func crashOnReset(err error, mode string) {
-	if mode != "crashes-once" && mode != "crashes-for-good" {
-		return
-	}
 	if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
 		return
 	}
-	if _, err := os.Stat(marker); err != nil {
+	if crashPending(mode) {
 		crash()
 	}
 }
