@@ -168,6 +168,21 @@ func (v Value) Int() (int, error) {
 	return n, nil
 }
 
+// Number returns the number v as it is written ("1.5", "2e3"), for a
+// caller that takes fractions, which Int refuses, and wants them exact, as
+// a float64 would not keep them. Mirrors json_object_get_number.
+func (v Value) Number() (string, error) {
+	if v.kind() != "number" {
+		return "", v.typeError("a number")
+	}
+	return string(bytes.TrimSpace(v.raw)), nil
+}
+
+// Kind names the kind of v, as the errors do: "object", "array", "string",
+// "number", "boolean", "null", or "nothing" when v is absent. It is for a
+// value that may take one of several forms.
+func (v Value) Kind() string { return v.kind() }
+
 // Bool returns the boolean v.
 func (v Value) Bool() (bool, error) {
 	if v.kind() != "boolean" {

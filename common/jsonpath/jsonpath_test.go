@@ -158,3 +158,33 @@ func TestAbsentValues(t *testing.T) {
 		t.Errorf("top level path %q, want empty", top.Path())
 	}
 }
+
+// TestNumberAndKind checks Number, which gives a number as written, and
+// Kind.
+func TestNumberAndKind(t *testing.T) {
+	top, err := Parse([]byte(`{"n": 1.50, "e": -2e3, "s": "1", "a": [], "z": null}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n, e, s, a, z, absent Value
+	if err := top.Object(map[string]*Value{"n": &n, "e": &e, "s": &s, "a": &a, "z": &z, "absent": &absent}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		v    Value
+		want string
+	}{{n, "1.50"}, {e, "-2e3"}} {
+		if got, err := tc.v.Number(); got != tc.want || err != nil {
+			t.Errorf("%s.Number() = %q, %v; want %q", tc.v.Path(), got, err, tc.want)
+		}
+	}
+	if _, err := s.Number(); err == nil || err.Error() != `s: want a number, got string "1"` {
+		t.Errorf("s.Number() error %v", err)
+	}
+	kinds := map[string]Value{"object": top, "number": n, "string": s, "array": a, "null": z, "nothing": absent}
+	for want, v := range kinds {
+		if got := v.Kind(); got != want {
+			t.Errorf("Kind() of %q = %q, want %q", v.Path(), got, want)
+		}
+	}
+}

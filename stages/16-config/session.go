@@ -45,6 +45,10 @@ type session struct {
 	bodyLeft int64       // Content-Length bytes not yet forwarded
 	chunks   chunkedBody // how far a chunked body has come
 
+	// reply follows the upstream's reply far enough to know where it ends,
+	// so that a client leaving after all of it is not taken to abandon it.
+	reply replyEnd
+
 	upstreamReplied     bool // the upstream has sent its first byte
 	upstreamErrorResSet bool // a 502 was queued for an upstream that failed first
 	closed              bool
@@ -397,6 +401,11 @@ func (s *session) sendToUpstream() {
 // moves into toClient.
 func (s *session) takeFromUpstream() {
 	s.upstreamReplied = true
+	if s.reply.state < replyUntilClose {
+		for _, part := range s.upstreamSink.peek(nil, 0) {
+			s.reply.scan(part, s.req.method)
+		}
+	}
 	s.upstreamSink.readAll(&s.toClient)
 	s.setToClient(true)
 }
@@ -433,12 +442,20 @@ func (s *session) onFileDone() {
 // nothing more — it sent its FIN, or its connection failed. One that leaves
 // before its head is complete gets no answer; one that leaves while the
 // upstream has not finished replying has given up on the reply (abandon).
+// One that leaves once the whole reply has come from the upstream, as a
+// client does that reads a reply to its end, has not: only the upstream's
+// close, which the relay waits for, is still to come, and nobody needs it,
+// so the upstream connection closes now and the rest of the reply, if any
+// is still on its way, goes out as usual.
 func (s *session) onClientDone() {
 	switch {
 	case !s.responded:
 		s.close()
-	case s.proxying && s.upstreamSink.active:
+	case s.proxying && s.upstreamSink.active && s.reply.state != replyComplete:
 		s.abandon()
+	case s.proxying && s.upstreamSink.active:
+		s.upstream.close(false)
+		s.check()
 	default:
 		s.check()
 	}

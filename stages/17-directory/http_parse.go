@@ -794,3 +794,153 @@ func (c *chunkedBody) scan(b []byte) (n int, done bool, err error) {
 	}
 	return n, c.state == chunkDone, nil
 }
+
+// replyEnd follows an upstream's reply as the proxy relays it, only as far
+// as it takes to know where the reply ends (RFC 9112 §6.3), so that a
+// client that leaves once it has the whole reply is told apart from one
+// that gives up on it: the upstream's own close, which is what ends the
+// relay, may come a moment after the client's. A reply ends right after its
+// head when it answers a HEAD or is a 204 or a 304; after Content-Length
+// bytes; after the last chunk and the trailer section of a chunked body. A
+// reply framed by neither, or one whose framing does not parse, ends only
+// when the upstream closes. Interim 1xx heads are skipped. Nothing here
+// changes the reply, which goes to the client byte for byte. The zero
+// value is ready for a reply's first byte.
+type replyEnd struct {
+	state  replyState
+	head   []byte      // the head received so far, until its blank line
+	line   int         // bytes of the head's current line so far
+	lastCR bool        // the line's last byte so far is a CR
+	left   int64       // Content-Length bytes still to come
+	chunks chunkedBody // how far a chunked body has come
+}
+
+// replyState is where the next byte of a reply falls.
+type replyState uint8
+
+const (
+	replyHead       replyState = iota // in the head
+	replyLength                       // in a body of left bytes
+	replyChunked                      // in a chunked body
+	replyUntilClose                   // anywhere until the upstream closes
+	replyComplete                     // past the end: the whole reply has come
+)
+
+// scan follows b, the next bytes of the reply to a request whose method is
+// method.
+func (r *replyEnd) scan(b []byte, method string) {
+	for len(b) > 0 {
+		switch r.state {
+		case replyHead:
+			n := r.headEnd(b)
+			if n < 0 {
+				n = len(b)
+			}
+			if len(r.head)+n > maxHeadSize {
+				r.state, r.head = replyUntilClose, nil
+				return
+			}
+			r.head = append(r.head, b[:n]...)
+			b = b[n:]
+			if r.line < 0 {
+				r.state = r.framing(method)
+				r.head, r.line = nil, 0
+			}
+		case replyLength:
+			k := min(int64(len(b)), r.left)
+			b = b[k:]
+			if r.left -= k; r.left == 0 {
+				r.state = replyComplete
+			}
+		case replyChunked:
+			n, done, err := r.chunks.scan(b)
+			switch {
+			case err != nil:
+				r.state = replyUntilClose
+			case done:
+				r.state = replyComplete
+			}
+			b = b[n:]
+		default:
+			return
+		}
+	}
+}
+
+// headEnd returns how many bytes of b complete the head — up to and
+// including the LF of its blank line — and marks that end by setting line
+// to -1; -1 if the head goes on past b.
+func (r *replyEnd) headEnd(b []byte) int {
+	for i, ch := range b {
+		if ch != '\n' {
+			r.line++
+			r.lastCR = ch == '\r'
+			continue
+		}
+		if r.line == 0 || r.line == 1 && r.lastCR {
+			r.line = -1
+			return i + 1
+		}
+		r.line = 0
+	}
+	return -1
+}
+
+// framing reads the complete head and returns where the reply goes on:
+// the next head after an interim 1xx, its body, its end, or the
+// upstream's close when the head does not say.
+func (r *replyEnd) framing(method string) replyState {
+	code, ok := replyStatus(r.head)
+	if !ok {
+		return replyUntilClose
+	}
+	switch {
+	case code == "101":
+		return replyUntilClose // the connection becomes something else
+	case code[0] == '1':
+		return replyHead
+	case method == "HEAD" || code == "204" || code == "304":
+		return replyComplete
+	}
+	lines := strings.Split(string(r.head), "\n")
+	length, haveLength, coding := int64(0), false, ""
+	for _, l := range lines[1:] {
+		name, val, _ := strings.Cut(strings.TrimSuffix(l, "\r"), ":")
+		switch {
+		case strings.EqualFold(name, "Transfer-Encoding"):
+			coding = val // the last coding of the last line is the one that frames
+		case strings.EqualFold(name, "Content-Length"):
+			for elem := range strings.SplitSeq(val, ",") {
+				n, ok := parseContentLength(strings.Trim(elem, " \t"))
+				if !ok || haveLength && n != length {
+					return replyUntilClose
+				}
+				length, haveLength = n, true
+			}
+		}
+	}
+	switch {
+	case coding != "":
+		last := coding[strings.LastIndexByte(coding, ',')+1:]
+		if strings.EqualFold(strings.Trim(last, " \t"), "chunked") {
+			return replyChunked
+		}
+		return replyUntilClose
+	case !haveLength:
+		return replyUntilClose
+	case length == 0:
+		return replyComplete
+	}
+	r.left = length
+	return replyLength
+}
+
+// replyStatus returns the status code at the start of a reply, b, which
+// must begin with an HTTP/1 status line ("HTTP/1.1 200 OK"); ok is false
+// when it does not.
+func replyStatus(b []byte) (code string, ok bool) {
+	if len(b) < 12 || string(b[:7]) != "HTTP/1." || b[8] != ' ' || !isDigit(b[9]) || !isDigit(b[10]) || !isDigit(b[11]) {
+		return "", false
+	}
+	return string(b[9:12]), true
+}

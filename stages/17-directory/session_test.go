@@ -220,6 +220,85 @@ func TestProxyClientLeaves(t *testing.T) {
 	}
 }
 
+// TestProxyClientLeavesAfterTheReply checks that a client leaving once the
+// whole reply has come, before the upstream's close, is not taken to
+// abandon the request: the upstream connection closes, and the reply still
+// goes out; a client leaving in the middle of a reply abandons it.
+func TestProxyClientLeavesAfterTheReply(t *testing.T) {
+	for _, tc := range []struct {
+		reply     string
+		abandoned bool
+	}{
+		{"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", false},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel", true},
+		{"HTTP/1.1 200 OK\r\n\r\nhello", true}, // ends only with the upstream's close
+	} {
+		s := proxySession(t)
+		feed(s, "GET /api HTTP/1.1\r\nHost: h\r\n\r\n", 100)
+		if s.upstreamSink.pipe == nil {
+			t.Fatal("the upstream sink is not attached")
+		}
+		s.upstreamSink.pipe.buf.Write([]byte(tc.reply))
+		s.takeFromUpstream()
+		s.onClientDone()
+		if !s.upstream.closed || s.closed != tc.abandoned || s.toClient.Len() == 0 != tc.abandoned {
+			t.Errorf("%q: upstream closed %v, session closed %v with %d bytes for the client; want the upstream closed, abandoned %v",
+				tc.reply, s.upstream.closed, s.closed, s.toClient.Len(), tc.abandoned)
+		}
+	}
+}
+
+// TestReplyEnd checks where replyEnd finds the end of replies, fed in
+// pieces of every size.
+func TestReplyEnd(t *testing.T) {
+	cases := []struct {
+		method, reply string
+		complete      bool // false: the reply ends with the upstream's close
+	}{
+		{"GET", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", true},
+		{"GET", "HTTP/1.1 200 OK\nContent-Length: 5, 5\n\nhello", true},
+		{"GET", "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", true},
+		{"HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true},
+		{"GET", "HTTP/1.1 204 No Content\r\n\r\n", true},
+		{"GET", "HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n", true},
+		{"GET", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\nX: y\r\n\r\n", true},
+		{"GET", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true},
+		{"GET", "HTTP/1.1 200 OK\r\n\r\nhello", false},
+		{"GET", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", false},
+		{"GET", "HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nhello", false},
+		{"GET", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\nhello", false},
+		{"GET", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", false},
+		{"GET", "HTTP/1.1 101 Switching Protocols\r\n\r\n", false},
+		{"GET", "SSH-2.0-OpenSSH\r\n\r\n", false},
+	}
+	for _, tc := range cases {
+		for piece := 1; piece <= len(tc.reply); piece++ {
+			var r replyEnd
+			for in := tc.reply; len(in) > 0; {
+				k := min(piece, len(in))
+				r.scan([]byte(in[:k]), tc.method)
+				in = in[k:]
+			}
+			if (r.state == replyComplete) != tc.complete {
+				t.Errorf("%s %q in pieces of %d: state %d, complete %v, want %v", tc.method, tc.reply, piece, r.state, !tc.complete, tc.complete)
+				break
+			}
+		}
+	}
+	// Complete means complete: one byte short is not.
+	var r replyEnd
+	r.scan([]byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhell"), "GET")
+	if r.state == replyComplete {
+		t.Error("a reply one byte short of its Content-Length is complete")
+	}
+	// A head larger than a request head may be is not followed.
+	r = replyEnd{}
+	r.scan([]byte("HTTP/1.1 200 OK\r\nX: "+strings.Repeat("a", maxHeadSize)), "GET")
+	if r.state != replyUntilClose || r.head != nil {
+		t.Errorf("a head of %d bytes: state %d, %d bytes kept; want the upstream's close and nothing kept", maxHeadSize, r.state, len(r.head))
+	}
+}
+
 func TestChunkedBodyScan(t *testing.T) {
 	const body = "4\r\nwiki\r\n5;ext\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nA: b\r\n\r\n"
 	for _, piece := range []int{1, 2, 7, len(body)} {

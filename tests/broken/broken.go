@@ -1,19 +1,21 @@
 // Package broken holds deliberately broken servers: our stages with one
-// defect each, made by replacing one snippet of their source. The milestone
-// suite must report exactly the milestones each defect breaks — no more,
-// which would mean a check is fragile, and no fewer, which would mean a
-// check cannot fail. The repository's tests and the grading tool's tests
-// both use them.
+// defect each, made by replacing one snippet of their source (or a few,
+// when the defect spans them). The milestone suite must report exactly the
+// milestones each defect breaks — no more, which would mean a check is
+// fragile, and no fewer, which would mean a check cannot fail. The
+// repository's tests and the grading tool's tests both use them.
 package broken
 
 import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
 	"expserver-go/tests/harness"
+	"expserver-go/tests/milestone"
 )
 
 // A Server is one of our stages with one deliberate defect.
@@ -22,7 +24,28 @@ type Server struct {
 	Stage    int
 	file     string   // in the stage folder
 	old, new string   // old must occur exactly once
+	also     []edit   // further snippets of the same defect, each replaced likewise
 	Failing  []string // the IDs of the milestones it must fail
+	// LessonOnly runs the server through the milestones its stage
+	// introduces — the checks of the lesson its defect is in — and its
+	// Failing ones, rather than through its stage's whole suite. The
+	// phase 3 stages' suites hold every check of stages 6–17 besides their
+	// own, and stage 21's runs for over a minute: a broken server of each
+	// lesson through all of them would make the suite's wall time grow by
+	// minutes to learn what TestStage already checks against the stage
+	// itself. The older broken servers keep their whole suites.
+	LessonOnly bool
+}
+
+// edit is one snippet of a broken server's defect: old, which must occur
+// exactly once in file, becomes new.
+type edit struct {
+	file, old, new string
+}
+
+// Checks reports whether the milestone m is run against the server.
+func (b Server) Checks(m milestone.Milestone) bool {
+	return !b.LessonOnly || m.From >= b.Stage || slices.Contains(b.Failing, m.ID)
 }
 
 var Servers = []Server{
@@ -88,6 +111,88 @@ var Servers = []Server{
 		Name: "serves-outside-the-root", Stage: 12, file: "file.go",
 		old: "\tfd, rel, err := openBeneath(c, c.publicRoot, path)\n", new: "\tfd, err := unix.Open(path, openFlags, 0)\n\trel, _ := openedPath(c.publicRoot, fd)\n",
 		Failing: []string{"file-access-restriction"},
+	},
+	{
+		// The course's warning: an address a client writes is a claim.
+		// Trusting X-Forwarded-For lets a blacklisted client in by naming
+		// an allowed one.
+		Name: "acl-trusts-x-forwarded-for", Stage: 18, file: "session.go", LessonOnly: true,
+		old:     "\tip := s.client.remoteAddr\n",
+		new:     "\tip := s.client.remoteAddr\n\tif v, ok := s.req.getHeader(\"X-Forwarded-For\"); ok {\n\t\tif a, err := netip.ParseAddr(strings.TrimSpace(v)); err == nil {\n\t\t\tip = a\n\t\t}\n\t}\n",
+		also:    []edit{{"session.go", "\t\"fmt\"\n", "\t\"fmt\"\n\t\"net/netip\"\n"}},
+		Failing: []string{"acl-spoofed-headers"},
+	},
+	{
+		// Checking the lists only once the lookup has found the file tells
+		// a denied client which files exist: 404 against 403.
+		Name: "acl-after-the-404", Stage: 18, file: "session.go", LessonOnly: true,
+		old:     "\tif res != nil && !s.ipAllowed(res) {\n\t\ts.deny()\n\t\treturn\n\t}\n\tif err != nil {\n\t\ts.respondError(err)\n\t\treturn\n\t}\n",
+		new:     "\tif err != nil {\n\t\ts.respondError(err)\n\t\treturn\n\t}\n\tif !s.ipAllowed(res) {\n\t\ts.deny()\n\t\treturn\n\t}\n",
+		Failing: []string{"acl-before-method"},
+	},
+	{
+		// Every weight counts as above 0, so "gzip;q=0" — never gzip —
+		// gets gzip, as the course's strstr does.
+		Name: "gzip-ignores-q0", Stage: 19, file: "gzip.go", LessonOnly: true,
+		old:     "\treturn v[0] == '1' || positive, true\n",
+		new:     "\treturn true, true\n",
+		Failing: []string{"gzip-not-accepted"},
+	},
+	{
+		// The course's framing: no chunks and no Content-Length, so the
+		// compressed body ends with the connection, and a client cannot
+		// tell a whole body from a cut one.
+		Name: "gzip-without-chunks", Stage: 19, file: "session.go", LessonOnly: true,
+		old: ", header{\"Vary\", \"Accept-Encoding\"},\n\t\theader{\"Transfer-Encoding\", \"chunked\"}), r.gzipLevel",
+		new: ", header{\"Vary\", \"Accept-Encoding\"}), r.gzipLevel",
+		also: []edit{
+			{"session.go", "!hasHeader(headers, \"Transfer-Encoding\")", "!hasHeader(headers, \"Content-Encoding\")"},
+			{"gzip.go", "\t\tg.frame.Write(strconv.AppendInt(gzipChunkHead[:0], int64(n), 16))\n\t\tg.frame.Write(crlf)\n\t\tg.transfer.MoveTo(&g.frame)\n\t\tg.frame.Write(crlf)\n",
+				"\t\tg.transfer.MoveTo(&g.frame)\n"},
+			{"gzip.go", "\t\tg.frame.Write(lastChunk)\n", "\t\t_ = strconv.AppendInt\n"},
+		},
+		Failing: []string{"gzip-large-text"},
+	},
+	{
+		// The course's gzip finishes the stream when its input ends,
+		// however early: a file cut short becomes a well-formed gzip of
+		// the wrong content, with its last chunk.
+		Name: "gzip-finishes-truncated-file", Stage: 19, file: "gzip.go", LessonOnly: true,
+		old:     "\t\tin, err := g.next(p.buf.Head(), min(budget, gzipStep))\n\t\tif err != nil {\n\t\t\tg.abort(err)\n",
+		new:     "\t\tin, err := g.next(p.buf.Head(), min(budget, gzipStep))\n\t\tif err != nil {\n\t\t\tg.size = g.totalIn\n\t\t\tg.sink.clear(p.buf.Len())\n\t\t\tg.endOfInput()\n",
+		Failing: []string{"gzip-file-shrinks"},
+	},
+	{
+		// The course's round robin: a refused connect answers 502 instead
+		// of trying the next upstream, and is not held against the
+		// upstream, so every request that picks a dead one fails, for as
+		// long as it is dead. (With failures counted, only the first such
+		// request would fail, and whether it was in flight when its
+		// upstream died would be a matter of timing.)
+		Name: "round-robin-without-failover", Stage: 20, file: "session.go", LessonOnly: true,
+		old: "\ts.try.connectFailed(time.Now(), errors.Is(err, unix.ETIMEDOUT))\n\ts.connectUpstream()\n",
+		new: "\ts.try.release()\n\ts.noUpstream()\n",
+		Failing: []string{"lb-failover-transparent", "lb-ip-hash-failover", "lb-post-failover", "lb-recovery",
+			"lb-upstream-dies-midrun"},
+	},
+	{
+		// The course's timer: reset by every byte the client sends, so a
+		// client that trickles its head is never cut off (slowloris).
+		Name: "header-timer-reset-by-each-byte", Stage: 21, file: "listener.go", LessonOnly: true,
+		old: "\t\tc.readTimer.update(l.core.config.timeouts.clientHeader)\n",
+		new: "\t\tc.readIdle = l.core.config.timeouts.clientHeader\n\t\tc.readTimer.update(c.readIdle)\n",
+		also: []edit{{"session.go", "\t\t// The head is complete, or will never be: its deadline is over.\n\t\ts.client.readTimer.stop()\n",
+			"\t\ts.client.setReadIdle(0)\n"}},
+		Failing: []string{"timeout-slowloris-deadline"},
+	},
+	{
+		// A body that times out gets its 408 even after the upstream's
+		// answer has begun to reach the client, which then reads a 408
+		// in the middle of another response.
+		Name: "408-after-response-bytes", Stage: 21, file: "session.go", LessonOnly: true,
+		old:     "\t\txlog.Warnf(\"client timed out (body) %s\", s.client.remoteIP)\n",
+		new:     "\t\txlog.Warnf(\"client timed out (body) %s\", s.client.remoteIP)\n\t\ts.responded, s.upstreamReplied = false, false\n",
+		Failing: []string{"timeout-body-408"},
 	},
 }
 
@@ -181,16 +286,18 @@ func (b Server) Build() (bin string, cleanup func(), err error) {
 	if err := harness.CopyTree(filepath.Join(root, stageDir), dir); err != nil {
 		return "", cleanup, err
 	}
-	path := filepath.Join(dir, b.file)
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return "", cleanup, err
-	}
-	if n := strings.Count(string(src), b.old); n != 1 {
-		return "", cleanup, fmt.Errorf("%s: the snippet to break occurs %d times in %s/%s, want once; update the broken server", b.Name, n, stageDir, b.file)
-	}
-	if err := os.WriteFile(path, []byte(strings.Replace(string(src), b.old, b.new, 1)), 0o644); err != nil {
-		return "", cleanup, err
+	for _, ed := range append([]edit{{b.file, b.old, b.new}}, b.also...) {
+		path := filepath.Join(dir, ed.file)
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return "", cleanup, err
+		}
+		if n := strings.Count(string(src), ed.old); n != 1 {
+			return "", cleanup, fmt.Errorf("%s: the snippet to break occurs %d times in %s/%s, want once; update the broken server", b.Name, n, stageDir, ed.file)
+		}
+		if err := os.WriteFile(path, []byte(strings.Replace(string(src), ed.old, ed.new, 1)), 0o644); err != nil {
+			return "", cleanup, err
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "broken_helpers.go"), []byte(helpers), 0o644); err != nil {
 		return "", cleanup, err

@@ -19,31 +19,42 @@ func CPUTime(pid int) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	// Fields after the command name: state is [0], utime [11], stime [12].
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("harness: /proc/%d/stat: bad cpu times", pid)
-	}
-	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+	return cpuFields(f, fmt.Sprintf("/proc/%d/stat", pid))
 }
 
 // statFields returns the fields of /proc/PID/stat after the command name,
 // which may itself contain spaces and parentheses.
 func statFields(pid int) ([]string, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return statFile(fmt.Sprintf("/proc/%d/stat", pid))
+}
+
+// statFile returns the fields after the command name of a stat file of
+// /proc: a process's, or a thread's (/proc/PID/task/TID/stat).
+func statFile(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return nil, fmt.Errorf("harness: /proc/%d/stat: malformed", pid)
+		return nil, fmt.Errorf("harness: %s: malformed", path)
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 20 {
-		return nil, fmt.Errorf("harness: /proc/%d/stat: too few fields", pid)
+		return nil, fmt.Errorf("harness: %s: too few fields", path)
 	}
 	return f, nil
+}
+
+// cpuFields returns utime + stime from the fields statFile returns.
+func cpuFields(f []string, path string) (time.Duration, error) {
+	// Fields after the command name: state is [0], utime [11], stime [12].
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("harness: %s: bad cpu times", path)
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
 }
 
 // RSS returns the process's resident set size in bytes (VmRSS).

@@ -54,6 +54,9 @@ type Env struct {
 	// crashedBy is the milestone after which the server was found dead,
 	// until a restart brings it back.
 	crashedBy string
+	// workers, when not zero, is the workers key every instance gets
+	// whose config has none (see Env.withWorkers, stage 23).
+	workers int
 }
 
 // Rand returns the source of every random input the checks send, seeded

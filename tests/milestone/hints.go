@@ -191,6 +191,26 @@ var hints = map[string]string{
 	"metrics-no-spin":         "sample CPU lazily when a snapshot is asked for; no timer may wake an idle server",
 	"metrics-prometheus":      "print # HELP and # TYPE once per family, counters ending in _total, and cumulative buckets from the same snapshot as /api",
 	"metrics-regression":      "keep the metrics listener apart from the servers': the stage 16–17 cases must still pass with it on its own port",
+
+	// Workers, stage 23.
+	"workers-threads":           "start one event loop per worker, each on its own locked thread named xps-w<i> (prctl PR_SET_NAME), and raise GOMAXPROCS to the workers",
+	"workers-config":            `read workers as an integer 1–1024 or "auto" (runtime.GOMAXPROCS(0)), default 1; refuse anything else with exit 2 naming workers`,
+	"workers-spread":            "attach each worker's dup of the listener with EPOLLEXCLUSIVE and delete and add it again after every 16 accepts",
+	"workers-exact-counts":      "give each worker its own slot of atomic counters and sum the slots in a snapshot; never share a plain counter between threads",
+	"workers-monotonic":         "sum every slot for each counter, loading refining counters before the counters they refine, as with one worker",
+	"workers-cpu-parallel":      "let every worker run on its own thread at once: no lock around request handling, GOMAXPROCS at least the workers",
+	"workers-throughput-scales": "share nothing hot between workers: per-worker buffers, pools and compressors, no global lock on the request path",
+	"workers-no-herd":           "use EPOLLEXCLUSIVE on the listeners' dups, so an arriving client wakes one idle worker instead of all of them",
+	"workers-idle-cpu":          "block every worker in epoll_wait with no timeout when it has nothing to do; no polling thread, no busy timer",
+	"workers-slow-clients":      "keep every worker non-blocking: a slow client costs its worker a registration, never a wait",
+	"workers-stalled-worker":    "let the kernel hand new clients to the workers that are waiting (EPOLLEXCLUSIVE on dups, not reuseport) so one stuck worker holds only its own",
+	"workers-panic":             "recover a panic at the top of the worker, close every fd its core holds, and start a worker with the same index on a new thread",
+	"workers-sigint":            "on SIGINT shut down the listening sockets, wake every worker through an eventfd, close everything each holds, and exit 0",
+	"workers-sigint-stalled":    "wait at most 2 s for the workers after SIGINT, then exit 0 with a WARNING naming those that did not return",
+	"workers-lb-shared":         "keep one balancer per route for the whole process behind a mutex, not one per worker, so the rotation is exact",
+	"workers-timers":            "keep timers per worker: a connection's timers live in the heap of the worker that accepted it",
+	"workers-regression":        "give each worker its own compressors and scratch buffers; a package-level buffer shared by workers corrupts responses",
+	"workers-reuseport":         "with reuseport, open one SO_REUSEPORT socket per worker on the address instead of dups of one",
 }
 
 // Hint returns the one-line usual cause of a failure of the milestone with

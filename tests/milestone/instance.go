@@ -1,11 +1,13 @@
 package milestone
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,8 +50,12 @@ type Instance struct {
 	// AsWritten keeps Config as it is. Otherwise, from stage 22, a config
 	// without a metrics key gets "metrics": false: a server whose config
 	// says nothing listens for metrics on 8004, and instances started side
-	// by side would take that port from one another.
+	// by side would take that port from one another. And a config without
+	// a workers key gets the one a check of stage 23 asks for (see
+	// Env.withWorkers).
 	AsWritten bool
+	// Env is added to the server's environment.
+	Env []string
 }
 
 // instanceProcess makes the process for in: the binary under test, in its
@@ -67,6 +73,9 @@ func (e *Env) instanceProcess(in Instance) (*ServerProcess, error) {
 	if in.Config != nil {
 		if e.Stage >= 22 && !in.AsWritten {
 			in.Config = withMetricsKey(in.Config, "false")
+		}
+		if e.workers != 0 && !in.AsWritten {
+			in.Config = withKey(in.Config, "workers", strconv.Itoa(e.workers))
 		}
 		f, err := os.CreateTemp(e.Layout.Root, "instance-*.json")
 		if err != nil {
@@ -90,7 +99,7 @@ func (e *Env) instanceProcess(in Instance) (*ServerProcess, error) {
 	default:
 		return nil, skip("the binary takes no flags to move its ports or name its upstream")
 	}
-	p := &ServerProcess{Bin: srv.Bin, Args: args, Dir: srv.Dir, Env: srv.Env, Host: e.Host, Ports: in.Ports}
+	p := &ServerProcess{Bin: srv.Bin, Args: args, Dir: srv.Dir, Env: append(slices.Clip(srv.Env), in.Env...), Host: e.Host, Ports: in.Ports}
 	if len(in.Wrap) > 0 {
 		p.Bin, p.Args = in.Wrap[0], append(append(in.Wrap[1:len(in.Wrap):len(in.Wrap)], srv.Bin), args...)
 	}
@@ -146,6 +155,25 @@ func (e *Env) RefusedStart(in Instance, timeout time.Duration) (code int, output
 	}
 	code, err = p.Wait(replyTimeout) // it has ended; this collects its status
 	return code, p.Output(), err
+}
+
+// withKey returns the JSON object doc with key set to value (JSON text),
+// unless doc already has it or is not an object; the key goes first, so
+// that the rest of the text keeps its place.
+func withKey(doc []byte, key, value string) []byte {
+	var members map[string]json.RawMessage
+	if json.Unmarshal(doc, &members) != nil || members == nil {
+		return doc
+	}
+	if _, ok := members[key]; ok {
+		return doc
+	}
+	i := bytes.IndexByte(doc, '{') + 1
+	sep := ","
+	if len(members) == 0 {
+		sep = ""
+	}
+	return slices.Concat(doc[:i], []byte(strconv.Quote(key)+": "+value+sep), doc[i:])
 }
 
 // freeInstancePorts returns four free ports for an instance.

@@ -277,10 +277,20 @@ func checkLBUpstreamDiesMidrun(e *Env) error {
 	}()
 	// Each client sends a request every 100 ms at most: about 2,000 a
 	// second in all, enough to have many in flight at the kill without
-	// starving the other suites on the machine.
+	// starving the other suites on the machine. On a loaded machine the
+	// kill can come late; the clients go on for a second past it, so that
+	// requests sent after B died are always there to be judged.
+	pastKill := func() bool {
+		select {
+		case <-killed:
+			return time.Since(killEnd) > time.Second
+		default:
+			return false
+		}
+	}
 	results := make([][]answer, clients)
 	inParallel(clients, func(i int) error {
-		for time.Since(start) < run {
+		for time.Since(start) < run || !pastKill() {
 			a := whoAmI("", at(l.srv, 0))
 			results[i] = append(results[i], a)
 			time.Sleep(time.Until(a.sent.Add(100 * time.Millisecond))) // the client's pace

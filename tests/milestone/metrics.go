@@ -79,21 +79,7 @@ var metricsMilestones = []Milestone{
 // withMetricsKey returns the JSON object doc with a metrics key set to
 // value (JSON text), unless doc already has one or is not an object; the
 // key goes first, so that the rest of the text keeps its place.
-func withMetricsKey(doc []byte, value string) []byte {
-	var members map[string]json.RawMessage
-	if json.Unmarshal(doc, &members) != nil || members == nil {
-		return doc
-	}
-	if _, ok := members["metrics"]; ok {
-		return doc
-	}
-	i := bytes.IndexByte(doc, '{') + 1
-	sep := ","
-	if len(members) == 0 {
-		sep = ""
-	}
-	return slices.Concat(doc[:i], []byte(`"metrics": `+value+sep), doc[i:])
-}
+func withMetricsKey(doc []byte, value string) []byte { return withKey(doc, "metrics", value) }
 
 // metricsServer is a server of the binary under test with its metrics on
 // a port of their own.
@@ -106,6 +92,29 @@ type metricsServer struct {
 // port: c's metrics key, when it has one, is an object without a port.
 // The caller closes it.
 func (e *Env) startMetrics(c config) (*metricsServer, error) {
+	m, err := e.startWithMetrics(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.waitAPI(); err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// waitAPI waits until the metrics listener accepts.
+func (m *metricsServer) waitAPI() error {
+	if err := harness.WaitAccepting([]string{m.api}, StartTimeout, m.Alive); err != nil {
+		return fail("the metrics listener on "+m.api, "%v", err)
+	}
+	return nil
+}
+
+// startWithMetrics is startMetrics without waiting for the metrics
+// listener, with env added to the server's environment: a check of stage
+// 23 looks at the server's threads before it asks for its counters.
+func (e *Env) startWithMetrics(c config, env ...string) (*metricsServer, error) {
 	free, err := harness.FreePorts(5)
 	if err != nil {
 		return nil, err
@@ -123,29 +132,29 @@ func (e *Env) startMetrics(c config) (*metricsServer, error) {
 	metrics["port"] = free[4]
 	more["metrics"] = metrics
 	c.More = more
-	s, err := e.StartInstance(Instance{Ports: ports, Config: c.json(ports)})
+	s, err := e.StartInstance(Instance{Ports: ports, Config: c.json(ports), Env: env})
 	if err != nil {
 		return nil, err
 	}
-	m := &metricsServer{ServerProcess: s, api: e.Host + ":" + strconv.Itoa(free[4])}
-	if err := harness.WaitAccepting([]string{m.api}, StartTimeout, s.Alive); err != nil {
-		s.Close()
-		return nil, fail("the metrics listener on port "+strconv.Itoa(free[4]), "%v", err)
-	}
-	return m, nil
+	return &metricsServer{ServerProcess: s, api: e.Host + ":" + strconv.Itoa(free[4])}, nil
 }
 
-// metricsFiles starts a server whose first port serves the public folder,
-// with /redirect redirecting (302), and whose second relays to upstream
-// when it is not empty.
-func (e *Env) metricsFiles(upstream string) (*metricsServer, error) {
+// filesConfig is a config whose first port serves the public folder, with
+// /redirect redirecting (302), and whose second relays to upstream when it
+// is not empty.
+func (e *Env) filesConfig(upstream string) config {
 	var c config
 	c.Routes[0] = []route{fileRoute("/", e.Layout.Public),
 		{Path: "/redirect", Type: "redirect", Status: 302, RedirectURL: "http://localhost/elsewhere"}}
 	if upstream != "" {
 		c.Routes[1] = []route{proxyRoute("/", upstream)}
 	}
-	return e.startMetrics(c)
+	return c
+}
+
+// metricsFiles starts a server of filesConfig.
+func (e *Env) metricsFiles(upstream string) (*metricsServer, error) {
+	return e.startMetrics(e.filesConfig(upstream))
 }
 
 // apiRequest is the request that fetches a snapshot.
@@ -772,42 +781,39 @@ func checkMetricsMonotonic(e *Env) error {
 }
 
 func checkMetricsQuiescent(e *Env) error {
-	s, err := e.metricsFiles("")
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	// Clients of every kind: served, leaving mid-download, leaving with
-	// half a head, leaving without a word.
-	if _, _, err := traffic(s, 8, mixedJobs(e, 200, false)); err != nil {
-		return err
-	}
-	for i := range 5 {
-		c, err := harness.Dial(at(s.ServerProcess, 0))
+	return e.withBigFile(func(s *metricsServer) error {
+		// Clients of every kind: served, leaving mid-download, leaving
+		// with half a head, leaving without a word.
+		if _, _, err := traffic(s, 8, mixedJobs(e, 200, false)); err != nil {
+			return err
+		}
+		for i := range 6 {
+			c, err := harness.Dial(at(s.ServerProcess, 0))
+			if err != nil {
+				return err
+			}
+			switch i % 3 {
+			case 0:
+				c.Write([]byte(request("GET", "/big/big.bin", "localhost", nil, "")))
+				harness.ReadFull(c, 1<<20, replyTimeout)
+				harness.Reset(c)
+			case 1:
+				c.Write([]byte("GET /sample.txt HTTP/1.1\r\nHo"))
+				c.Close()
+			default:
+				c.Close()
+			}
+		}
+		last, _, err := settle(s.api, settleWithin)
 		if err != nil {
 			return err
 		}
-		switch i % 3 {
-		case 0:
-			c.Write([]byte(request("GET", "/cat.jpg", "localhost", nil, "")))
-			harness.ReadChunk(c, replyTimeout)
-			harness.Reset(c)
-		case 1:
-			c.Write([]byte("GET /sample.txt HTTP/1.1\r\nHo"))
-			c.Close()
-		default:
-			c.Close()
+		types := last.n("req_file_serve") + last.n("req_reverse_proxy") + last.n("req_redirect") + last.n("req_metrics") + last.n("req_other")
+		if types != last.n("req_total") {
+			return fail("the five request types adding up to req_total", "%d of %d", types, last.n("req_total"))
 		}
-	}
-	last, _, err := settle(s.api, settleWithin)
-	if err != nil {
-		return err
-	}
-	types := last.n("req_file_serve") + last.n("req_reverse_proxy") + last.n("req_redirect") + last.n("req_metrics") + last.n("req_other")
-	if types != last.n("req_total") {
-		return fail("the five request types adding up to req_total", "%d of %d", types, last.n("req_total"))
-	}
-	return nil
+		return nil
+	})
 }
 
 func checkMetricsMalformed(e *Env) error {
@@ -911,8 +917,8 @@ func checkMetricsTimeouts(e *Env) error {
 	return nil
 }
 
-// withBigFile runs fn with a server whose first port serves the public
-// folder, and a 50 MiB file at /big/big.bin.
+// withBigFile runs fn with a server of filesConfig whose first port also
+// serves a 50 MiB file at /big/big.bin.
 func (e *Env) withBigFile(fn func(s *metricsServer) error) error {
 	dir, err := workDir(e, "metrics-big", map[string]string{"big/big.bin": ""})
 	if err != nil {
@@ -922,10 +928,10 @@ func (e *Env) withBigFile(fn func(s *metricsServer) error) error {
 	if err := os.Truncate(filepath.Join(dir, "big", "big.bin"), 50<<20); err != nil {
 		return err
 	}
-	var c config
+	c := e.filesConfig("")
 	// A route's req_path stays part of the file's path: /big/big.bin is
 	// dir/big/big.bin.
-	c.Routes[0] = []route{fileRoute("/", e.Layout.Public), fileRoute("/big", dir)}
+	c.Routes[0] = append(c.Routes[0], fileRoute("/big", dir))
 	s, err := e.startMetrics(c)
 	if err != nil {
 		return err
@@ -959,12 +965,15 @@ func checkMetricsConnErrors(e *Env) error {
 		if err := deltas(s0, s1, map[string]int64{"conn_error": 10, "req_total": 10 + polls, "req_file_serve": 10}); err != nil {
 			return fmt.Errorf("10 clients resetting after 1 MiB of 50: %w", err)
 		}
+		// These clients send a body of 2 MiB, which the server reads and
+		// drops after its response: it still reads them when they reset.
+		body := strings.Repeat("b", 2<<20)
 		for range 10 {
 			c, err := harness.Dial(at(s.ServerProcess, 0))
 			if err != nil {
 				return err
 			}
-			c.Write([]byte(request("GET", "/sample.txt", "localhost", nil, "")))
+			c.Write([]byte(request("GET", "/sample.txt", "localhost", nil, body)))
 			raw, err := harness.ReadToClose(c, replyTimeout)
 			if r, perr := harness.ParseResponse(raw); err != nil || perr != nil || r.Status != 200 {
 				c.Close()
@@ -1095,8 +1104,8 @@ func checkMetricsLatency(e *Env) error {
 	}
 	defer up.Close()
 	return e.withBigFile(func(s *metricsServer) error {
-		// A download read at 1 MiB/s for two seconds: its first byte comes
-		// at once, whatever the transfer takes.
+		// A download read at 1 MiB/s for two seconds, then to its end: its
+		// first byte comes at once, its last more than two seconds later.
 		c, err := harness.Dial(at(s.ServerProcess, 0))
 		if err != nil {
 			return err
@@ -1111,7 +1120,11 @@ func checkMetricsLatency(e *Env) error {
 			}
 			time.Sleep(time.Second / 16) // the reader's pace: 64 KiB sixteen times a second
 		}
+		_, err = harness.ReadToClose(c, bulkTimeout)
 		c.Close()
+		if err != nil {
+			return fail("the rest of the download", "%v", describeReadErr(err))
+		}
 		snap, err := fetchAPI(s.api)
 		if err != nil {
 			return err
@@ -1454,7 +1467,14 @@ func checkMetricsGauges(e *Env) error {
 	if cpu := percents(loaded.v["workers_cpu_usage_percent"]); len(cpu) == 0 || cpu[0] < 50 {
 		return fail("workers_cpu_usage_percent[0] ≥ 50 under 3 s of CPU-bound load", "%v", cpu)
 	}
-	time.Sleep(3 * time.Second) // an idle window
+	// The requests still in flight when the load stopped have been
+	// answered; the idle window starts with a sample taken after them
+	// (samples are at least 500 ms apart).
+	time.Sleep(600 * time.Millisecond)
+	if _, err := fetchAPI(s.api); err != nil {
+		return err
+	}
+	time.Sleep(3 * time.Second) // the idle window
 	idle, err := fetchAPI(s.api)
 	if err != nil {
 		return err

@@ -88,5 +88,5 @@ const (
 func All() []Milestone {
 	return slices.Concat(socketMilestones, fileMilestones, httpMilestones, routeMilestones, listingMilestones,
 		robustMilestones, proxyMilestones, startupMilestones, pathMilestones, slowReaderMilestones,
-		aclMilestones, gzipMilestones, lbMilestones, timeoutMilestones, metricsMilestones)
+		aclMilestones, gzipMilestones, lbMilestones, timeoutMilestones, metricsMilestones, workersMilestones)
 }

@@ -69,6 +69,18 @@ type closing struct {
 	err   error     // the read error when neither came within the idle time
 }
 
+// ending says how the connection ended, for a failure's observed text: a
+// read error, a reset, or an orderly close, whose err is nil.
+func (cl closing) ending() string {
+	switch {
+	case cl.err != nil:
+		return describeReadErr(cl.err)
+	case cl.reset:
+		return "connection reset"
+	}
+	return "connection closed"
+}
+
 // awaitClose reads c until the server ends the connection, failing when
 // nothing arrives for idle.
 func awaitClose(c net.Conn, idle time.Duration) closing {
@@ -109,7 +121,7 @@ func expectSilentCloseWithin(c net.Conn, made time.Time, header, late time.Durat
 	case len(cl.got) > 0:
 		return fail("a close without a byte", "%s", harness.Abbrev(cl.got, 60))
 	case cl.err != nil:
-		return fail("a close", "none (%v)", describeReadErr(cl.err))
+		return fail("a close", "none (%v)", cl.ending())
 	case cl.reset:
 		return fail("an orderly close (FIN)", "a reset")
 	}
@@ -138,7 +150,7 @@ func checkTimeoutIdleSilent(e *Env) error {
 // within [t, t+late] of since.
 func expect408(cl closing, since time.Time, t, late time.Duration) error {
 	if cl.err != nil || len(cl.got) == 0 {
-		return fail("408 Request Timeout, then a close", "%s, then %v", harness.Abbrev(cl.got, 60), describeReadErr(cl.err))
+		return fail("408 Request Timeout, then a close", "%s, then %v", harness.Abbrev(cl.got, 60), cl.ending())
 	}
 	r, err := harness.ParseResponse(cl.got)
 	if err != nil {
@@ -358,7 +370,7 @@ func checkTimeoutManyIdle(e *Env) error {
 	for i, cl := range ends {
 		switch {
 		case cl.err != nil || len(cl.got) > 0 || cl.reset:
-			errs = append(errs, fail("every idle client closed without a byte", "client %d: %s, %v (reset %v)", i+1, harness.Abbrev(cl.got, 40), describeReadErr(cl.err), cl.reset))
+			errs = append(errs, fail("every idle client closed without a byte", "client %d: %s, %v (reset %v)", i+1, harness.Abbrev(cl.got, 40), cl.ending(), cl.reset))
 		case cl.at.Sub(times[i].dialed) < headerTimeout || cl.at.Sub(times[i].accepted) > headerTimeout+crowdLate:
 			errs = append(errs, fail(fmt.Sprintf("each idle client closed %v–%v after it connected", headerTimeout, headerTimeout+crowdLate),
 				"client %d after %v", i+1, cl.at.Sub(times[i].dialed).Round(time.Millisecond)))
@@ -490,7 +502,7 @@ func expectDropped(c net.Conn, size int64) error {
 	cl := awaitClose(c, replyTimeout)
 	if cl.err != nil || int64(len(cl.got)) > size/2 {
 		return fail(fmt.Sprintf("the connection ended well before the %d MiB of the file", size>>20),
-			"%d bytes, then %v", len(cl.got), describeReadErr(cl.err))
+			"%d bytes, then %v", len(cl.got), cl.ending())
 	}
 	return nil
 }
@@ -627,7 +639,7 @@ func checkTimeoutBody408(e *Env) error {
 		}
 		if cl.err != nil || !bytes.Equal(cl.got, earlyAnswer) {
 			return fail("exactly the upstream's answer so far, then a close: no 408 once a response has begun",
-				"%s, then %v", harness.Abbrev(cl.got, 120), describeReadErr(cl.err))
+				"%s, then %v", harness.Abbrev(cl.got, 120), cl.ending())
 		}
 		return inWindow("the close of a stalled body after the response began", cl.at.Sub(stalled), body, timerLate)
 	})
@@ -665,7 +677,7 @@ func proxiedTimeout(e *Env, t timeouts, script harness.Script) (*harness.Scripte
 // Gateway Timeout, arriving within [t, t+late] of it.
 func expect504(cl closing, sent time.Time, t, late time.Duration) error {
 	if cl.err != nil || len(cl.got) == 0 {
-		return fail("504 Gateway Timeout", "%s, then %v", harness.Abbrev(cl.got, 60), describeReadErr(cl.err))
+		return fail("504 Gateway Timeout", "%s, then %v", harness.Abbrev(cl.got, 60), cl.ending())
 	}
 	r, err := harness.ParseResponse(cl.got)
 	if err != nil {
@@ -732,7 +744,7 @@ func checkTimeoutProxyReadMidbody(e *Env) error {
 	cl := awaitClose(c, read+timerLate+replyTimeout)
 	if cl.err != nil || !bytes.Equal(cl.got, partial) {
 		return fail(fmt.Sprintf("exactly the %d bytes the upstream sent, then a close (no 504 after a response began)", len(partial)),
-			"%s, then %v", harness.Abbrev(cl.got, 80), describeReadErr(cl.err))
+			"%s, then %v", harness.Abbrev(cl.got, 80), cl.ending())
 	}
 	return inWindow("the close", cl.at.Sub(<-wrote), read, timerLate)
 }
@@ -776,7 +788,7 @@ func checkTimeoutProxyAlive(e *Env) error {
 		cl := awaitClose(c, replyTimeout)
 		if want := strings.Join(pieces, ""); cl.err != nil || string(cl.got) != want {
 			return fail("the whole response, a piece every 0.5 s for 3 s: "+harness.Abbrev([]byte(want), 80),
-				"%s, then %v", harness.Abbrev(cl.got, 80), describeReadErr(cl.err))
+				"%s, then %v", harness.Abbrev(cl.got, 80), cl.ending())
 		}
 		return nil
 	})
