@@ -1,6 +1,6 @@
 # expserver-go — build, run and test the stages.
 #
-#   make stage-N run      build bin/stage-N and run it in the foreground (N = 6…21);
+#   make stage-N run      build bin/stage-N and run it in the foreground (N = 6…23);
 #                         ARGS='-ports 9001' passes flags, ARGS=my.json runs 16–21 with that config
 #   make stage-N test     that stage's unit tests and milestones
 #   make stage-N diff     what changed since stage N-1
@@ -32,7 +32,7 @@ ALL_NUMBERS := $(foreach d,$(ALL_STAGES),$(shell echo $$((10#$(firstword $(subst
 .PHONY: build test test-long check run diff upstream grader grade bench clean stage-%
 
 stage-%:
-	@if [ -z "$(DIR)" ]; then echo "make: no stage $* (stages are 6…21; see docs/roadmap.md)" >&2; exit 2; fi
+	@if [ -z "$(DIR)" ]; then echo "make: no stage $* (stages are 6…23; see docs/roadmap.md)" >&2; exit 2; fi
 	@if [ "$(words $(MAKECMDGOALS))" = 1 ]; then $(MAKE) --no-print-directory bin/stage-$*; fi
 
 bin/stage-%: FORCE

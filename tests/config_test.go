@@ -173,7 +173,7 @@ func TestBindErrorOnStderr(t *testing.T) {
 	if err := harness.WriteTree(root, map[string]string{"app/.keep": "", "public/sample.txt": "sample\n", "c.json": doc}); err != nil {
 		t.Fatal(err)
 	}
-	for n := 6; n <= 17; n++ {
+	for n := 6; n <= milestone.LastStage; n++ {
 		args := []string{config}
 		if n < 16 {
 			args = []string{"-ports", fmt.Sprintf("%d,%d,%d,%d", port, free[0], free[1], free[2]), "-upstream", "127.0.0.1:1", config}

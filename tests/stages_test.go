@@ -86,7 +86,7 @@ func runSuite(t *testing.T, n int, bin string, only func(milestone.Milestone) bo
 
 // stageArgs is the command line of our stage n: flags moving it to the given
 // ports and upstream (host:port), and the grader's config-path argument,
-// which stages 6–15 ignore and stages 16–17 read.
+// which stages 6–15 ignore and stages 16 on read.
 func stageArgs(n int, ports [4]int, upstream, config string) []string {
 	if n >= 16 {
 		return []string{config}

@@ -19,7 +19,7 @@ type Target struct {
 	Args         []string // its command line
 	Host         string   // where the checks connect, usually 127.0.0.1
 	Ports        [4]int   // the ports it listens on, by role
-	UpstreamPort int      // where the upstream listens (stages 11–13 and 16–17)
+	UpstreamPort int      // where the upstream listens (stages 11–13 and 16–23)
 	Python       bool     // run python3 -m http.server as the upstream instead of tools/upstream
 	Long         bool     // the official grader's full sizes
 	Fixtures     string   // the web root copied into public/ (default: stages/public, built in)
@@ -36,7 +36,7 @@ type Target struct {
 func UsesUpstream(n int) bool { return n >= 11 && n <= 13 || n >= 16 }
 
 // Prepare lays out the course's directories with the fixtures and the
-// stage 16–17 config, starts the upstream when the stage has one, starts the
+// config of stage 16 on, starts the upstream when the stage has one, starts the
 // server and waits until it accepts on all four ports. close stops every
 // process it started and removes the layout; call it even after an error.
 func Prepare(t Target) (env *Env, close func(), err error) {

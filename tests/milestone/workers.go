@@ -1145,7 +1145,7 @@ func checkWorkersReuseport(e *Env) error {
 	if _, err := waitWorkers(s.PID(), 4); err != nil {
 		return err
 	}
-	if n, err := listeningSockets(ports[0]); err != nil || n != 4 {
+	if _, n, err := harness.AcceptQueue(ports[0]); err != nil || n != 4 {
 		return fail("4 listening sockets on the port, one per worker", "%d (%v)", n, err)
 	}
 	if err := s.waitAPI(); err != nil {
@@ -1175,19 +1175,3 @@ func checkWorkersReuseport(e *Env) error {
 	return nil
 }
 
-// listeningSockets counts the IPv4 TCP sockets listening on port.
-func listeningSockets(port int) (int, error) {
-	b, err := os.ReadFile("/proc/net/tcp")
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	hex := fmt.Sprintf(":%04X", port)
-	for _, line := range strings.Split(string(b), "\n")[1:] {
-		f := strings.Fields(line)
-		if len(f) > 3 && strings.HasSuffix(f[1], hex) && f[3] == "0A" {
-			n++
-		}
-	}
-	return n, nil
-}

@@ -3,7 +3,7 @@
 //
 //	TMP/app/BIN                  the binary, started as ./BIN ../public/xps_config.json in TMP/app
 //	TMP/public/                  the course's fixtures (cat.jpg, sample.pdf, sample.txt, test/, …)
-//	TMP/public/xps_config.json   the course's stage 16–17 config
+//	TMP/public/xps_config.json   the course's config (stage 16 on)
 //	TMP/temp/                    where the stage 12 confinement check writes file.txt
 //
 // on the course's ports 8001–8004, with an upstream on port 3000 serving
