@@ -23,6 +23,10 @@ type Milestone struct {
 	// Browser marks a check that drives headless Chromium. Our tests
 	// require it; the grading tool skips the check when Chromium is absent.
 	Browser bool
+	// Alone marks a check that measures how much CPU the server gets: it
+	// runs while no other check runs on the machine (harness.LockCPU), so
+	// that a loaded machine does not pass for a slow server.
+	Alone bool
 	// Limit bounds how long the check may take at normal sizes (ten times
 	// as long with Env.Long); zero means DefaultLimit. A check past its
 	// limit fails, and its server is replaced for the next one.

@@ -190,6 +190,14 @@ func (e *Env) Run(m Milestone) (r Result) {
 		}
 	}
 	if r.Err == nil {
+		release, err := harness.LockCPU(m.Alone)
+		if err != nil {
+			r.Err = fmt.Errorf("the CPU lock: %w", err)
+			return r
+		}
+		defer release()
+	}
+	if r.Err == nil {
 		pid := e.Server.PID()
 		base, baseErr := stableFDs(e, pid)
 		r.Err, r.TimedOut = e.runWithin(m, limit)

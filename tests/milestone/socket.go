@@ -452,6 +452,14 @@ func dialMany(e *Env, n int, addr func(i int) string) ([]*net.TCPConn, error) {
 // tells that the server has caught up even when it has already closed some
 // of the clients (a timeout shorter than the whole dial).
 func dialManyFrom(e *Env, pid, n int, route func(i int) (src, dst string)) ([]*net.TCPConn, []dialTimes, error) {
+	return dialManyWatched(e, pid, n, route, nil)
+}
+
+// dialManyWatched is dialManyFrom calling watch, when not nil, with each
+// connection as soon as it is made: a check that times what the server
+// does to each client starts watching it at once, not after the last one
+// was dialled.
+func dialManyWatched(e *Env, pid, n int, route func(i int) (src, dst string), watch func(i int, c *net.TCPConn)) ([]*net.TCPConn, []dialTimes, error) {
 	if _, err := stableFDs(e, pid); err != nil {
 		return nil, nil, err
 	}
@@ -467,6 +475,9 @@ func dialManyFrom(e *Env, pid, n int, route func(i int) (src, dst string)) ([]*n
 		}
 		conns = append(conns, c)
 		times = append(times, dialTimes{dialed: dialed})
+		if watch != nil {
+			watch(i, c)
+		}
 		if _, p, err := net.SplitHostPort(dst); err == nil {
 			port, _ := strconv.Atoi(p)
 			ports[port] = true

@@ -340,9 +340,17 @@ func checkTimeoutManyIdle(e *Env) error {
 	if err != nil {
 		return err
 	}
-	conns, times, err := dialManyFrom(e, pid, n, func(int) (string, string) { return "", at(s, 0) })
+	// Each client is watched from the moment it is connected, so that a
+	// slow dial of the others does not delay when its close is seen.
+	ends := make([]closing, n)
+	var watching sync.WaitGroup
+	conns, times, err := dialManyWatched(e, pid, n, func(int) (string, string) { return "", at(s, 0) }, func(i int, c *net.TCPConn) {
+		watching.Go(func() { ends[i] = awaitClose(c, headerTimeout+crowdLate+replyTimeout) })
+	})
 	defer closeAll(conns)
 	if err != nil {
+		closeAll(conns)
+		watching.Wait()
 		return err
 	}
 	// The server only waits from now until the first timer is due.
@@ -361,11 +369,7 @@ func checkTimeoutManyIdle(e *Env) error {
 		pct, _, err := meter.Percent()
 		cpu <- reading{pct, err}
 	}()
-	ends := make([]closing, n)
-	inParallel(n, func(i int) error {
-		ends[i] = awaitClose(conns[i], headerTimeout+crowdLate+replyTimeout)
-		return nil
-	})
+	watching.Wait()
 	var errs []error
 	for i, cl := range ends {
 		switch {
