@@ -21,6 +21,12 @@
 // before every wait keeps that promise for anyone watching (a line never
 // waits while the server is idle) at one write per batch of events.
 //
+// A program that runs an event loop on each of several threads names each
+// thread (NameThread); every line logged on a named thread then carries its
+// name, as in
+//
+//	INFO  [w2] listener.accept : new connection
+//
 // Control characters in a message, and bytes that are not UTF-8, are written
 // as \xHH escapes (a line break as \x0a): messages quote what clients sent,
 // and no client may add a line of its own to the log or drive the

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 
@@ -60,6 +61,11 @@ type Logger struct {
 	buffered bool              // hold lines until Flush
 	buf      []byte            // the line being built, or the lines held
 	names    sync.Map          // program counter → short function name
+	// threads maps a thread id to the tag its lines carry (see NameThread);
+	// tagged is set once any thread has a tag, so that a program that
+	// names none pays nothing for the lookup.
+	threads sync.Map
+	tagged  atomic.Bool
 }
 
 // New returns a Logger writing to w. color turns the ANSI styles on; debug
@@ -122,6 +128,7 @@ func (lg *Logger) Log(l Level, skip int, format string, args ...any) {
 		return
 	}
 	name := lg.caller(skip + 2)
+	tag := lg.threadTag()
 	msg := format
 	if len(args) > 0 {
 		msg = fmt.Sprintf(format, args...)
@@ -142,6 +149,11 @@ func (lg *Logger) Log(l Level, skip int, format string, args ...any) {
 		b = append(b, reset...)
 	}
 	b = append(b, ' ')
+	if tag != "" {
+		b = append(b, '[')
+		b = append(b, tag...)
+		b = append(b, "] "...)
+	}
 	if lg.color {
 		b = append(b, green...)
 	}
@@ -156,6 +168,34 @@ func (lg *Logger) Log(l Level, skip int, format string, args ...any) {
 	if !lg.buffered {
 		_, _ = lg.w.Write(b)
 	}
+}
+
+// NameThread makes every line logged from the calling thread carry tag,
+// as "[tag]" before the function name: a server that runs one event loop
+// per thread names each loop's lines, so that a reader can follow one
+// loop's story among the others'. The calling goroutine must be locked to
+// its thread (runtime.LockOSThread) for as long as the tag stands, and must
+// call ForgetThread before it lets the thread go, or another thread that
+// later gets the same id would inherit the tag. Lines are told apart by
+// thread id (gettid), which costs a system call per line once any thread
+// has a tag, and nothing before.
+func (lg *Logger) NameThread(tag string) {
+	lg.threads.Store(unix.Gettid(), tag)
+	lg.tagged.Store(true)
+}
+
+// ForgetThread removes the calling thread's tag.
+func (lg *Logger) ForgetThread() { lg.threads.Delete(unix.Gettid()) }
+
+// threadTag returns the calling thread's tag, or "".
+func (lg *Logger) threadTag() string {
+	if !lg.tagged.Load() {
+		return ""
+	}
+	if tag, ok := lg.threads.Load(unix.Gettid()); ok {
+		return tag.(string)
+	}
+	return ""
 }
 
 // appendEscaped appends msg to b with every control character — the C0
@@ -278,3 +318,10 @@ func Flush() { std.Flush() }
 // once. A loop defers it, so that its lines are written even when it ends
 // with a panic.
 func Unbuffer() { std.SetBuffered(false) }
+
+// NameThread makes the standard logger's lines from the calling thread
+// carry tag (see Logger.NameThread).
+func NameThread(tag string) { std.NameThread(tag) }
+
+// ForgetThread removes the calling thread's tag from the standard logger.
+func ForgetThread() { std.ForgetThread() }

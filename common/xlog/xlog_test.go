@@ -3,6 +3,7 @@ package xlog
 import (
 	"bytes"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -129,5 +130,47 @@ func TestControlCharactersEscaped(t *testing.T) {
 		if _, got, _ := strings.Cut(strings.TrimSuffix(line, "\n"), " : "); got != want {
 			t.Errorf("%q logged as %q, want %q", msg, got, want)
 		}
+	}
+}
+
+func TestThreadTag(t *testing.T) {
+	var out bytes.Buffer
+	lg := New(&out, false, false)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	lg.NameThread("w2")
+	lg.Log(Info, 0, "tagged")
+	lg.ForgetThread()
+	lg.Log(Info, 0, "untagged")
+	want := " INFO  [w2] TestThreadTag : tagged\n INFO  TestThreadTag : untagged\n"
+	if out.String() != want {
+		t.Fatalf("got %q, want %q", out.String(), want)
+	}
+}
+
+// TestThreadTagOnlyItsThread checks that a tag stays with the thread that
+// set it: a line logged on another thread carries none.
+func TestThreadTagOnlyItsThread(t *testing.T) {
+	var out bytes.Buffer
+	lg := New(&out, false, false)
+	named := make(chan struct{})
+	release := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		lg.NameThread("w0")
+		close(named)
+		<-release
+		lg.ForgetThread()
+		close(done)
+	}()
+	<-named
+	runtime.LockOSThread()
+	lg.Log(Info, 0, "elsewhere")
+	runtime.UnlockOSThread()
+	close(release)
+	<-done
+	if want := " INFO  TestThreadTagOnlyItsThread : elsewhere\n"; out.String() != want {
+		t.Fatalf("got %q, want %q", out.String(), want)
 	}
 }

@@ -1,6 +1,7 @@
-// Stage 17 of eXpServer: the finished server. It serves what its JSON
-// config describes — files, redirects and a reverse proxy — and a folder
-// without an index file gets an HTML listing of its files and subfolders.
+// Stage 17 of eXpServer: directory listings, the last stage of phase 2. It
+// serves what its JSON config describes — files, redirects and a reverse
+// proxy — and a folder without an index file gets an HTML listing of its
+// files and subfolders.
 //
 // Usage: stage-17 CONFIG.json
 package main

@@ -194,6 +194,39 @@ var Servers = []Server{
 		new:     "\t\txlog.Warnf(\"client timed out (body) %s\", s.client.remoteIP)\n\t\ts.responded, s.upstreamReplied = false, false\n",
 		Failing: []string{"timeout-body-408"},
 	},
+	{
+		// The course's reference prints the system's CPU between quotes:
+		// the course's dashboard, which needs a number, then shows 0.
+		Name: "cpu-percent-as-string", Stage: 22, file: "metrics.go", LessonOnly: true,
+		old: "\to.percent(\"sys_cpu_usage_percent\", s.sysCPU)\n",
+		new: "\to.key(\"sys_cpu_usage_percent\")\n\to.b = strconv.AppendQuote(o.b, strconv.FormatFloat(s.sysCPU, 'f', 2, 64))\n",
+		Failing: []string{"metrics-dashboard-fetch", "metrics-dashboard-page", "metrics-json-shape", "metrics-monotonic",
+			"metrics-regression"},
+	},
+	{
+		// The course's reference lacks a break in its type switch: every
+		// file request is counted as a reverse-proxy request too, and the
+		// types add up to more than the requests.
+		Name: "file-request-counted-as-proxy", Stage: 22, file: "session.go", LessonOnly: true,
+		old: "\ts.client.countType(requestType(res))\n",
+		new: "\ts.client.countType(requestType(res))\n\tif requestType(res) == mReqFileServe {\n\t\ts.core.slot.set(mReqReverseProxy, 1)\n\t}\n",
+		Failing: []string{"metrics-exact-counts", "metrics-monotonic", "metrics-prometheus", "metrics-quiescent",
+			"metrics-regression"},
+	},
+	{
+		// The course's sharing of a listener: every worker attaches its
+		// duplicate with plain EPOLLIN | EPOLLET, so each client wakes
+		// every idle worker and all but one find nothing to accept (the
+		// thundering herd). The workers still take turns at the head of
+		// the socket's wait queue, so the clients stay spread: only the
+		// wake-ups give the defect away.
+		Name: "accept-wakes-every-worker", Stage: 23, file: "listener.go", LessonOnly: true,
+		old: "\tif len(c.srv.workers) > 1 {\n\t\tl.events |= unix.EPOLLEXCLUSIVE\n\t}\n",
+		new: "",
+		also: []edit{{"listener.go", "l.accepted == reorderEvery && l.events&unix.EPOLLEXCLUSIVE != 0 {",
+			"l.accepted == reorderEvery && len(l.core.srv.workers) > 1 {"}},
+		Failing: []string{"workers-no-herd"},
+	},
 }
 
 // helpers added to a broken server's package when its defect needs them.

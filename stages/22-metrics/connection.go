@@ -1,0 +1,422 @@
+package main
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"time"
+
+	"expserver-go/common/xlog"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxIovecs caps the buffers handed to one sendmsg call (the kernel's IOV_MAX).
+const maxIovecs = 1024
+
+// connection is one TCP connection, seen by the rest of the server as a pipe
+// source (the bytes it receives) and a pipe sink (the bytes it must send).
+// Mirrors xps_connection_t.
+type connection struct {
+	core     *core
+	sock     int
+	listener *listener
+	remoteIP string
+	source   *pipeSource // received bytes flow out of here
+	sink     *pipeSink   // bytes to send flow in here
+	closed   bool
+	shutWr   bool // our side has sent its FIN
+
+	// remoteAddr is remoteIP as an address, for the routes' access lists:
+	// the peer of the TCP connection, taken once at accept, which nothing
+	// the client sends can change.
+	remoteAddr netip.Addr
+
+	// onFirstData, when set, is called once, when the socket first has
+	// something to read: the listener creates the session then.
+	onFirstData func(*connection)
+	// onConnect, when set, is told once how a connect under way ended, by
+	// the socket's first event (see settleConnect): the session learns
+	// whether its upstream took the connection or it must try another.
+	// Until then, writeTimer is the connect's deadline.
+	onConnect func(error)
+
+	// readTimer and writeTimer watch the two directions. While readIdle
+	// (writeIdle) is set, receive (send) keeps its timer to an inactivity
+	// timeout: armed while the connection waits for bytes it has room for
+	// (while bytes wait for the peer to take them), pushed back by each
+	// byte that moves, stopped otherwise — a full pipe is back-pressure,
+	// not silence. With it unset, the timer is the owner's to arm, as a
+	// deadline, or not at all.
+	readTimer, writeTimer timer
+	readIdle, writeIdle   time.Duration
+	// replyIdle, set on an upstream once the request is complete, becomes
+	// its readIdle when its last byte has been sent: proxy_read_timeout
+	// runs from there (see send).
+	replyIdle time.Duration
+	// onTimeout, set by the owner, is what the expiry of a timer means,
+	// which depends on what the owner was waiting for. Without one, the
+	// connection is closed (see timedOut).
+	onTimeout func(write bool)
+
+	// m is what the metrics follow of a client's connection: its request
+	// and how it ends (see metrics.go). An upstream connection is not
+	// counted.
+	m connMetrics
+}
+
+// drainTimeout bounds how long a client whose response has been sent is
+// still read, only so that it can finish sending without having its
+// connection reset under the response. nginx's lingering_timeout.
+const drainTimeout = 5 * time.Second
+
+// readBuf is the scratch space every receive uses. The server has one
+// thread, so one buffer serves every connection; the pipe keeps a copy of
+// exactly the bytes received.
+var readBuf = make([]byte, bufferSize)
+
+// iovecs is the scratch list of slices handed to sendmsg, reused for the
+// same reason.
+var iovecs [][]byte
+
+// newConnection creates the connection's source and sink, attaches sock to
+// the loop for edge-triggered read and write events and adds the connection
+// to the core. Mirrors xps_connection_create.
+func newConnection(core *core, sock int, remoteIP string) (*connection, error) {
+	c := &connection{core: core, sock: sock, remoteIP: remoteIP}
+	// Parsed here, once, so that no request parses it again. An IPv4-mapped
+	// peer, which only a dual-stack listener could have, is its IPv4
+	// address everywhere, in the log too, as nginx's access module takes
+	// it; text that is no address leaves the zero Addr, which no list entry
+	// contains.
+	if a, err := netip.ParseAddr(remoteIP); err == nil {
+		if a.Is4In6() {
+			a = a.Unmap()
+			c.remoteIP = a.String()
+		}
+		c.remoteAddr = a
+	}
+	c.source = newPipeSource(c.receive, c.onSourceClosed)
+	c.sink = newPipeSink(c.send, c.onPipeClosed)
+	c.readTimer = newTimer(core, c.readTimedOut)
+	c.writeTimer = newTimer(core, c.writeTimedOut)
+	h := handlers{read: c.onReadable, write: c.onWritable, close: c.onHangup}
+	if err := core.loop.attach(sock, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLET, h); err != nil {
+		return nil, err
+	}
+	core.connections[c] = struct{}{}
+	if xlog.DebugEnabled() {
+		xlog.Debugf("created connection from %s", c.remoteIP)
+	}
+	return c, nil
+}
+
+// close logs why, makes the loop forget the connection, closes the socket,
+// destroys the source and sink (detaching them from their pipes, which tells
+// the modules at the other ends) and removes the connection from the core.
+// Mirrors xps_connection_destroy.
+func (c *connection) close(peerClosed bool) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	if peerClosed {
+		xlog.Infof("peer closed connection")
+	} else {
+		xlog.Infof("closing connection")
+	}
+	c.core.loop.forget(c.sock)
+	unix.Close(c.sock)
+	c.readTimer.close()
+	c.writeTimer.close()
+	c.onTimeout = nil
+	if c.listener != nil {
+		c.core.clients-- // room for a client waiting to be accepted
+		c.countClose()
+	}
+	c.source.close()
+	c.sink.close()
+	delete(c.core.connections, c)
+	if xlog.DebugEnabled() {
+		xlog.Debugf("destroyed connection from %s", c.remoteIP)
+	}
+}
+
+// onReadable is the loop's read callback: the socket has something to receive.
+func (c *connection) onReadable() {
+	if c.settleConnect() {
+		return
+	}
+	if start := c.onFirstData; start != nil {
+		c.onFirstData = nil
+		if start(c); c.closed {
+			return
+		}
+	}
+	c.source.setReady(true)
+}
+
+// onWritable is the loop's write callback: the socket has room to send.
+func (c *connection) onWritable() {
+	if c.settleConnect() {
+		return
+	}
+	c.sink.setReady(true)
+}
+
+// onHangup is the loop's close callback: the peer hung up or the socket
+// failed. Bytes the peer sent before hanging up may still wait in the socket
+// — an upstream that dies right after writing its last bytes resets the
+// connection — so while the source is reading, it is marked ready instead:
+// the next receive delivers those bytes and then meets the end of the
+// stream, or the error (a refused connect shows up there as ECONNREFUSED).
+// A connection with nothing to read closes at once.
+func (c *connection) onHangup() {
+	if c.settleConnect() {
+		return
+	}
+	if c.source.pipe != nil && c.source.active {
+		c.source.setReady(true)
+		c.sink.setReady(true) // a send now fails at once if the peer is gone
+		return
+	}
+	// A hang-up is both directions ended: an error or a reset, unless the
+	// response has gone out whole (see countError).
+	c.countError()
+	c.close(true)
+}
+
+// receive is the source's handler. The pipe pass calls it only while the
+// pipe is writable, so it receives at most the room left below the pipe's
+// threshold: that is the backpressure. Only EAGAIN clears readiness.
+func (c *connection) receive() {
+	n, err := unix.Read(c.sock, readBuf[:min(bufferSize, c.source.pipe.room())])
+	if err != nil {
+		if errors.Is(err, unix.EAGAIN) {
+			c.source.setReady(false)
+			c.watchInput(false)
+			return
+		}
+		if errors.Is(err, unix.EINTR) {
+			return
+		}
+		xlog.Errorf("recv() failed: %v", err)
+		c.countError()
+		c.close(false)
+		return
+	}
+	if n == 0 {
+		c.endOfInput()
+		return
+	}
+	c.countReceived(n)
+	if err := c.source.write(readBuf[:n]); err != nil {
+		xlog.Errorf("%v", err)
+		c.close(false)
+		return
+	}
+	c.watchInput(true)
+}
+
+// watchInput keeps the read timer of an inactivity timeout (readIdle) in
+// step after a receive, or when readIdle is set: pushed back if bytes came
+// (progress), armed if the connection waits with room for more, stopped
+// while its pipe is full — the other side is slow, not this peer. Pushing
+// a deadline back, which is what a read does, does not touch the heap.
+func (c *connection) watchInput(progress bool) {
+	switch {
+	case c.readIdle == 0:
+	case c.source.pipe == nil || !c.source.pipe.writable():
+		c.readTimer.stop()
+	case progress || !c.readTimer.armed():
+		c.readTimer.update(c.readIdle)
+	}
+}
+
+// watchOutput does the same for the write timer after a send: pushed back
+// if bytes went (progress), armed while bytes wait, stopped once none is
+// left. An upstream's connect has its own deadline, which sends leave alone.
+func (c *connection) watchOutput(progress bool) {
+	switch {
+	case c.writeIdle == 0 || c.onConnect != nil:
+	case c.sink.pipe == nil || !c.sink.pipe.readable():
+		c.writeTimer.stop()
+	case progress || !c.writeTimer.armed():
+		c.writeTimer.update(c.writeIdle)
+	}
+}
+
+// send is the sink's handler: it sends everything buffered in the pipe.
+// Bytes in memory go in one sendmsg call over the pipe's buffers, without a
+// copy; a file region goes with sendfile, straight from the file to the
+// socket. When bytes come right before a region, they are sent with
+// MSG_MORE, so a response head and a small file leave in one segment. It
+// keeps sending while the socket takes everything; a partial send keeps the
+// sink ready, so the next pass sends the rest, and only EAGAIN clears
+// readiness.
+func (c *connection) send() {
+	moved := false
+	for c.sink.pipe != nil && c.sink.pipe.readable() {
+		var n, want int
+		var err error
+		if fd, off, ok := c.sink.pipe.buf.Head().FileRegion(); ok {
+			want = c.sink.pipe.buf.Head().Len()
+			n, err = unix.Sendfile(c.sock, fd, &off, want)
+			if n == 0 && err == nil {
+				// The file ends before the region does: it was truncated
+				// after it was opened. The reply can never be finished,
+				// and trying again would spin, so the connection ends.
+				xlog.Errorf("sendfile: file shrank while it was being sent")
+				c.close(false)
+				return
+			}
+		} else {
+			iovecs = c.sink.peek(iovecs[:0], maxIovecs)
+			flags := unix.MSG_NOSIGNAL
+			for _, p := range iovecs {
+				want += len(p)
+			}
+			if want < c.sink.pipe.buf.Len() {
+				flags |= unix.MSG_MORE
+			}
+			n, err = unix.SendmsgBuffers(c.sock, iovecs, nil, nil, flags)
+			clear(iovecs) // drop references to pipe buffers until the next send
+		}
+		if err != nil {
+			if errors.Is(err, unix.EAGAIN) {
+				c.sink.setReady(false)
+				c.watchOutput(moved)
+				return
+			}
+			if errors.Is(err, unix.EINTR) {
+				return
+			}
+			xlog.Errorf("%v", os.NewSyscallError("send", err))
+			c.countError()
+			c.close(false)
+			return
+		}
+		c.countSent(n)
+		c.sink.clear(n)
+		moved = true
+		if n < want {
+			c.watchOutput(true)
+			return
+		}
+	}
+	c.watchOutput(moved)
+	// Everything has been sent. An upstream whose request is complete
+	// now owes the reply.
+	if c.replyIdle > 0 && c.readIdle == 0 {
+		c.setReadIdle(c.replyIdle)
+	}
+}
+
+// endOfInput handles the peer's FIN: it will send nothing more, but it may
+// still read. The source stops and detaches, which tells the module at the
+// pipe's other end, once the pipe drains, that this stream is over; the sink
+// keeps sending whatever is still on its way to the peer. Closing at once
+// instead would cut off a reply that is still in flight.
+func (c *connection) endOfInput() {
+	if xlog.DebugEnabled() {
+		xlog.Debugf("peer %s finished sending", c.remoteIP)
+	}
+	c.source.setReady(false)
+	c.source.active = false
+	c.source.close()
+	c.setReadIdle(0)
+	c.onPipeClosed()
+}
+
+// setReadIdle makes the read timer an inactivity timeout of d, armed from
+// now if the connection waits for input, or, with d zero, stops it.
+func (c *connection) setReadIdle(d time.Duration) {
+	c.readIdle = d
+	if d == 0 {
+		c.readTimer.stop()
+		return
+	}
+	c.watchInput(true)
+}
+
+// onSourceClosed is the source's close callback: nobody reads what the peer
+// sends any more. The connection stops receiving — its source detaches, so
+// no read is spent on input nobody wants — and ends once its output is done
+// too.
+func (c *connection) onSourceClosed() {
+	c.source.close()
+	c.setReadIdle(0)
+	c.onPipeClosed()
+}
+
+// onPipeClosed is the close callback of the sink, and runs after endOfInput
+// and onSourceClosed. The connection ends when both directions are
+// finished: nothing more will be sent to the peer, and nobody reads what
+// the peer sends — its source is done, or the pipe it feeds has lost its
+// reader, which the pipe pass would report on its next round anyway. When
+// only the outgoing direction is finished, the socket's write side is shut
+// down, so the peer sees the end of the stream while it may still be
+// sending: that is how a relay passes an upstream's close on to its client.
+func (c *connection) onPipeClosed() {
+	if !c.sink.active {
+		c.countResponseSent()
+	}
+	inputRead := c.source.active && c.source.pipe != nil && c.source.pipe.snk != nil
+	switch {
+	case !inputRead && !c.sink.active:
+		c.close(false)
+	case !c.sink.active && !c.shutWr:
+		c.shutWr = true
+		if err := unix.Shutdown(c.sock, unix.SHUT_WR); err != nil {
+			if xlog.DebugEnabled() {
+				xlog.Debugf("shutdown: %v", err)
+			}
+		}
+		// A client whose response has been sent is read for at most
+		// drainTimeout more, however much it still sends.
+		if c.listener != nil {
+			c.readIdle = 0
+			c.readTimer.update(drainTimeout)
+		}
+	}
+}
+
+// readTimedOut and writeTimedOut are the timers' callbacks.
+func (c *connection) readTimedOut()  { c.timedOut(false) }
+func (c *connection) writeTimedOut() { c.timedOut(true) }
+
+// timedOut hands the expiry of a timer to the owner, or, for a connection
+// without one, expires it.
+func (c *connection) timedOut(write bool) {
+	if c.onTimeout != nil {
+		c.onTimeout(write)
+		return
+	}
+	c.expire(write)
+}
+
+// expire closes a connection one of whose timers has run out, when that
+// is all there is to do: a client that never sent a byte (it has no
+// session yet), one that does not take what it is sent, one whose
+// drainTimeout is over, a connection whose session has ended while its last
+// bytes were on their way.
+func (c *connection) expire(write bool) {
+	switch {
+	case c.listener == nil && write:
+		xlog.Warnf("upstream timed out (send) %s", c.remoteIP)
+	case c.listener == nil:
+		xlog.Warnf("upstream timed out (read) %s", c.remoteIP)
+	case write:
+		xlog.Warnf("client timed out (send) %s", c.remoteIP)
+	case c.shutWr:
+		xlog.Infof("client %s still connected %v after its response", c.remoteIP, drainTimeout)
+	default:
+		xlog.Warnf("client timed out (header) %s", c.remoteIP)
+	}
+	// A client timeout ends the connection as a timeout; the drain's
+	// does not: its response went out whole.
+	if write || !c.shutWr {
+		c.countTimeout()
+	}
+	c.close(false)
+}

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"time"
+
+	"expserver-go/common/xlog"
+
+	"golang.org/x/sys/unix"
+)
+
+// core is one worker's instance of the server: it owns the loop and every
+// listener, connection and pipe of that worker, so destroying the core
+// releases everything the worker holds. Mirrors xps_core_t.
+type core struct {
+	srv         *server // what the workers share (see worker.go)
+	worker      *worker
+	loop        *loop
+	listeners   []*listener
+	connections map[*connection]struct{}
+	pipes       map[*pipe]struct{}
+	sessions    map[*session]struct{}
+	config      *config
+
+	// work is the pipe pass's work list: the pipes that may have work.
+	// spareWork keeps the previous list's storage for reuse.
+	work, spareWork []*pipe
+
+	// compressors keeps the gzip compressors of finished responses for
+	// the next ones (stage 19).
+	compressors compressors
+
+	// dirFDs holds an open descriptor of each folder files are served from,
+	// so the kernel can resolve paths inside it (see openBeneath).
+	dirFDs map[string]int
+
+	// timers is the heap of armed timers (see timer.go). now is the core's
+	// clock: the monotonic time since started, read once per loop
+	// iteration, right after the wait (see updateTime), and again for each
+	// client accepted (see listener.accept) — so a clock step cannot fire
+	// or delay a timer, and keeping time costs no system call per event.
+	// Mirrors timers / curr_time_msec / init_time_msec.
+	timers  timerHeap
+	now     time.Duration
+	started time.Time
+
+	// spareFD is a descriptor held in reserve, for a server that has run
+	// out of them to still close the clients it cannot serve (see
+	// listener.shed); -1 without one.
+	spareFD int
+
+	// metrics are the server's counters and their snapshots; slot is the
+	// part of them this core's loop writes (see metrics.go): its worker's,
+	// which a worker started again after a panic keeps.
+	metrics *metrics
+	slot    *metricsSlot
+	// crashed is set when the worker panicked: the connections the core
+	// still holds are closed as failed (see connection.countClose).
+	crashed bool
+
+	// scratch is the loop's working space (see scratch).
+	scratch scratch
+}
+
+// scratch is the working space every receive, send, listing and gzip
+// response of one worker reuses: only that worker's thread touches it, so
+// none of it needs a lock. With one loop it could be package variables;
+// with several, each needs its own.
+type scratch struct {
+	read      [bufferSize]byte // what one receive takes in (connection.receive)
+	iovecs    [][]byte         // the slices handed to one sendmsg (connection.send)
+	listing   []byte           // parts of a listing page, generated (listing.produce)
+	dirents   [32 << 10]byte   // a directory's records, as the kernel writes them (eachName)
+	gzipRead  [gzipStep]byte   // a file region's bytes, read to be compressed (gzipper.next)
+	chunkHead [16]byte         // the size line of a chunk being framed (gzipper.send)
+}
+
+// newCore creates the loop and the empty lists of worker w's core, and
+// attaches to its loop a duplicate of each of the server's listening
+// sockets and the eventfd that stops it. Mirrors xps_core_create.
+func newCore(w *worker) (*core, error) {
+	cfg := w.srv.config
+	c := &core{srv: w.srv, worker: w, config: cfg, connections: make(map[*connection]struct{}), sessions: make(map[*session]struct{}), pipes: make(map[*pipe]struct{})}
+	c.started = time.Now()
+	c.metrics = w.srv.metrics
+	c.slot = c.metrics.slot(w.index)
+	lp, err := newLoop(c)
+	if err != nil {
+		return nil, err
+	}
+	c.loop = lp
+	c.spareFD = openSpare()
+	for _, s := range cfg.servers {
+		for _, r := range s.routes {
+			if r.typ == routeFileServe {
+				if _, err := c.dirFD(r.dirPath); err != nil {
+					c.close()
+					return nil, err
+				}
+			}
+		}
+	}
+	for _, ls := range w.srv.sockets {
+		if _, err := newListener(c, ls); err != nil {
+			c.close()
+			return nil, fmt.Errorf("listener %s:%d: %w", ls.host, ls.port, err)
+		}
+	}
+	if w.srv.stopFD >= 0 {
+		if err := c.loop.attach(w.srv.stopFD, unix.EPOLLIN, handlers{read: c.loop.stop}); err != nil {
+			c.close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// dirFD returns an open descriptor of the folder root, opening it on first
+// use; the core closes it.
+func (c *core) dirFD(root string) (int, error) {
+	if fd, ok := c.dirFDs[root]; ok {
+		return fd, nil
+	}
+	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("folder %s: %w", root, os.NewSyscallError("open", err))
+	}
+	if c.dirFDs == nil {
+		c.dirFDs = make(map[string]int)
+	}
+	c.dirFDs[root] = fd
+	return fd, nil
+}
+
+// updateTime reads the clock. Go's time.Now carries a reading of the
+// monotonic clock, which time.Since uses: the wall clock can be set back or
+// jump, and deadlines on it would then fire at once or never.
+// Mirrors xps_core_update_time.
+func (c *core) updateTime() { c.now = time.Since(c.started) }
+
+// start runs the loop until it is stopped. The listeners were made with
+// the core, from the sockets the server bound once for every worker, and
+// the worker has set up its thread (see worker.setUpThread).
+// Mirrors xps_core_start.
+func (c *core) start() { c.loop.run() }
+
+// close destroys every connection and every session (which detaches their
+// pipe ends), then every listener, then the pipes, then the loop.
+// Mirrors xps_core_destroy.
+func (c *core) close() {
+	for conn := range c.connections {
+		conn.close(false)
+	}
+	for s := range c.sessions {
+		s.close()
+	}
+	for len(c.listeners) > 0 {
+		c.listeners[0].close()
+	}
+	for p := range c.pipes {
+		p.close()
+	}
+	// Each descriptor is closed once, even if close runs again after a
+	// panic (see worker.abandon): with several workers, a number closed
+	// once may already belong to another worker's client.
+	for _, fd := range c.dirFDs {
+		unix.Close(fd)
+	}
+	c.dirFDs = nil
+	c.loop.close()
+	if c.spareFD >= 0 {
+		unix.Close(c.spareFD)
+		c.spareFD = -1
+	}
+	xlog.Debugf("destroyed core")
+}
+
+// fdReserve is how many descriptors the client budget keeps back for what
+// the server opens besides its clients' sockets and their second
+// descriptors, and for the runtime's own needs.
+const fdReserve = 8
+
+// setClientBudget sets how many clients the listeners may hold at once. Each
+// client can need a second descriptor besides its socket (a file or an
+// upstream connection), so the budget is half of what the descriptor limit
+// leaves beyond the descriptors open at start and a small reserve. Clients
+// beyond it wait in the accept queue for their turn rather than be accepted
+// only to fail. It runs at start, and again whenever the server runs out of
+// descriptors all the same: an operator may lower the limit of a running
+// server (prlimit).
+//
+// The limit is the process's, so the budget is one for every worker (see
+// clientBudget), and any worker may set it.
+func (c *core) setClientBudget() {
+	b := &c.srv.budget
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		b.max.Store(math.MaxInt64)
+		return
+	}
+	budget := int64(max(int(min(lim.Cur, math.MaxInt32))-b.fdsAtStart-fdReserve, 0) / 2)
+	if old := b.max.Swap(budget); old != budget {
+		xlog.Debugf("client budget: %d (descriptor limit %d, %d open at start)", budget, lim.Cur, b.fdsAtStart)
+	}
+}
+
+// openDescriptors counts the descriptors the process has open, or returns
+// 0 when /proc cannot tell.
+func openDescriptors() int {
+	d, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return 0
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return 0
+	}
+	return len(names) - 1 // the folder's own descriptor is listed too
+}

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// imfFixdate is the HTTP date format (RFC 9110 §5.6.7), always in GMT:
+// "Sun, 06 Nov 1994 08:49:37 GMT".
+const imfFixdate = "Mon, 02 Jan 2006 15:04:05 GMT"
+
+// httpResponse is a response being built: a status line, ordered headers
+// and an optional body. Mirrors xps_http_res_t.
+type httpResponse struct {
+	status     int
+	statusLine string
+	headers    []header
+	body       []byte
+}
+
+// now is the clock responses are dated with; tests replace it.
+var now = time.Now
+
+// The Date value changes once a second, so it is formatted once a second,
+// not once per response. Every worker reads the cache, and the first to
+// find it stale formats the new second and swaps it in whole, atomically:
+// a reader sees the old second or the new one, never half of each.
+var dateCache atomic.Pointer[formattedDate]
+
+// formattedDate is a second and its Date value.
+type formattedDate struct {
+	second int64
+	value  string
+}
+
+// httpDate returns the current time as an IMF-fixdate.
+func httpDate() string {
+	t := now()
+	if d := dateCache.Load(); d != nil && d.second == t.Unix() {
+		return d.value
+	}
+	d := &formattedDate{second: t.Unix(), value: t.UTC().Format(imfFixdate)}
+	dateCache.Store(d)
+	return d.value
+}
+
+// newHTTPResponse returns a response with the given status and what every
+// response says by default: the headers Date, Server,
+// Access-Control-Allow-Origin (any page may read what this server serves)
+// and Connection: close (the server closes the connection after each
+// response, and says so, so a client sends no second request on it), in
+// this order; and for an error, its page (errorPage) as the body, with
+// Content-Type: text/html. Mirrors xps_http_res_create.
+func newHTTPResponse(status int) *httpResponse {
+	// Room for the headers a session adds, so they do not reallocate.
+	headers := make([]header, 4, 8)
+	headers[0] = header{"Date", httpDate()}
+	headers[1] = header{"Server", serverName}
+	headers[2] = header{"Access-Control-Allow-Origin", "*"}
+	headers[3] = header{"Connection", "close"}
+	r := &httpResponse{
+		status:     status,
+		statusLine: "HTTP/1.1 " + strconv.Itoa(status) + " " + statusText(status),
+		headers:    headers,
+	}
+	if status >= 400 {
+		r.setHeader("Content-Type", "text/html")
+		r.setBody(errorPage(status))
+	}
+	return r
+}
+
+// setHeader appends a header; the caller makes sure it is not a duplicate.
+// Mirrors xps_http_set_header.
+func (r *httpResponse) setHeader(key, val string) {
+	r.headers = append(r.headers, header{key, val})
+}
+
+// setBody sets the body. Mirrors xps_http_res_set_body.
+func (r *httpResponse) setBody(body []byte) { r.body = body }
+
+// serialize returns the response as sent: the status line, each header as
+// "Name: value", each line ended by CRLF, an empty line, then the body.
+// Mirrors xps_http_res_serialize.
+func (r *httpResponse) serialize() []byte {
+	return append(serializeHead(r.statusLine, r.headers, len(r.body)), r.body...)
+}
+
+// statusText returns the reason phrase of an HTTP status code (RFC 9110
+// §15), or "Unknown" for a code the course never sends.
+func statusText(code int) string {
+	switch code {
+	case 200:
+		return "OK"
+	case 201:
+		return "Created"
+	case 301:
+		return "Moved Permanently"
+	case 302:
+		return "Found"
+	case 304:
+		return "Not Modified"
+	case 307:
+		return "Temporary Redirect"
+	case 308:
+		return "Permanent Redirect"
+	case 400:
+		return "Bad Request"
+	case 401:
+		return "Unauthorized"
+	case 403:
+		return "Forbidden"
+	case 404:
+		return "Not Found"
+	case 405:
+		return "Method Not Allowed"
+	case 408:
+		return "Request Timeout"
+	case 414:
+		return "URI Too Long"
+	case 429:
+		return "Too Many Requests"
+	case 431:
+		return "Request Header Fields Too Large"
+	case 500:
+		return "Internal Server Error"
+	case 501:
+		return "Not Implemented"
+	case 502:
+		return "Bad Gateway"
+	case 503:
+		return "Service Unavailable"
+	case 504:
+		return "Gateway Timeout"
+	case 505:
+		return "HTTP Version Not Supported"
+	}
+	return "Unknown"
+}
+
+// errorPage is the small HTML page an error response carries as its body.
+func errorPage(status int) []byte {
+	title := fmt.Sprintf("%d %s", status, statusText(status))
+	return fmt.Appendf(nil, "<!DOCTYPE html>\n<html><head><title>%s</title></head>\n<body><h1>%s</h1><hr>%s</body></html>\n", title, title, serverName)
+}
