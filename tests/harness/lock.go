@@ -29,20 +29,26 @@ func LockCoursePortsWaiting(waiting func()) (release func(), err error) {
 			path = filepath.Join(os.TempDir(), fmt.Sprintf("expserver-go-course-ports-netns-%d.lock", st.Ino))
 		}
 	}
-	// Read-only is enough for flock, and lets a user take the lock on a
-	// file another user created.
-	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o666)
-	if err != nil {
-		return nil, err
-	}
-	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	release, err = flockFile(path, unix.LOCK_EX|unix.LOCK_NB)
 	if errors.Is(err, unix.EWOULDBLOCK) {
 		if waiting != nil {
 			waiting()
 		}
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		release, err = flockFile(path, unix.LOCK_EX)
 	}
+	return release, err
+}
+
+// flockFile takes a lock of the kind how (flock's LOCK_SH or LOCK_EX, with
+// LOCK_NB or not) on the file at path, made if missing, and returns its
+// release. Read-only is enough for flock, and lets a user take the lock on
+// a file another user created.
+func flockFile(path string, how int) (release func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o666)
 	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), how); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -59,20 +65,9 @@ func LockCoursePortsWaiting(waiting func()) (release func(), err error) {
 // test binary or grading run on this machine: CPUs, unlike ports, are not
 // private to a network namespace.
 func LockCPU(alone bool) (release func(), err error) {
-	f, err := os.OpenFile(filepath.Join(os.TempDir(), "expserver-go-cpu.lock"), os.O_RDONLY|os.O_CREATE, 0o666)
-	if err != nil {
-		return nil, err
-	}
 	how := unix.LOCK_SH
 	if alone {
 		how = unix.LOCK_EX
 	}
-	if err := unix.Flock(int(f.Fd()), how); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() {
-		unix.Flock(int(f.Fd()), unix.LOCK_UN)
-		f.Close()
-	}, nil
+	return flockFile(filepath.Join(os.TempDir(), "expserver-go-cpu.lock"), how)
 }
