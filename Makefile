@@ -13,7 +13,7 @@
 #   make upstream         a python-http.server-like upstream on :3000 serving stages/public
 #   make grader           build bin/grade, the standalone grading tool (copy it anywhere; see docs/grading.md)
 #   make grade STAGE=N BIN=path   grade any binary for stage N, as the course's grader would
-#   make bench            stage 17 beside nginx and net/http, pinned to one CPU (~17 min; BENCHFLAGS=-quick for a smoke run)
+#   make bench            the last stage beside nginx and net/http, each pinned to its CPUs (~40 min; BENCHFLAGS='-rounds 3 -row-rounds i=6,iii=6 -idle 10s' ~22 min, BENCHFLAGS=-quick a smoke run)
 
 SHELL := bash
 GO ?= go

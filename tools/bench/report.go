@@ -36,16 +36,17 @@ func quantities(o options) []quantity {
 	big := sizeLabel(o.bigSize)
 	conns := formatCount(o.conns)
 	lower := " — lower is better"
+	perCPU := "requests per server CPU-second"
 	all := []quantity{
 		{"i.rps", "i", "(i) 1 KiB file: req/s", false},
 		{"i.cpu", "i", "(i) 1 KiB file: server CPU s" + lower, true},
-		{"i.per_cpu", "i", "(i) 1 KiB file: requests per server CPU-second", false},
+		{"i.per_cpu", "i", "(i) 1 KiB file: " + perCPU, false},
 		{"ii.mbps", "ii", "(ii) " + big + " download: MB/s", false},
 		{"ii.rss", "ii", "(ii) " + big + " download: peak RSS MiB" + lower, true},
 		{"ii.cpu", "ii", "(ii) " + big + " download: server CPU s" + lower, true},
 		{"iii.rps", "iii", "(iii) proxy 100 B: req/s", false},
 		{"iii.cpu", "iii", "(iii) proxy 100 B: server CPU s" + lower, true},
-		{"iii.per_cpu", "iii", "(iii) proxy 100 B: requests per server CPU-second", false},
+		{"iii.per_cpu", "iii", "(iii) proxy 100 B: " + perCPU, false},
 		{"iv.rss_idle", "iv", "(iv) RSS idle, MiB" + lower, true},
 		{"iv.rss_conns", "iv", "(iv) RSS with " + conns + " idle conns, MiB" + lower, true},
 		{"iv.per_conn", "iv", "(iv) bytes per idle connection" + lower, true},
@@ -53,11 +54,74 @@ func quantities(o options) []quantity {
 		{"v.idle_conns", "v", "(v) idle CPU %, " + conns + " idle conns" + lower, true},
 		{"vi.accept", "vi", "(vi) seconds to accept " + conns + " conns" + lower, true},
 	}
+	gz := fmt.Sprintf("1 MiB text, gzip level %d", gzipLevel)
+	all = append(all,
+		quantity{"gzip.rps", "gzip", "(gzip) " + gz + ": req/s", false},
+		quantity{"gzip.cpu", "gzip", "(gzip) " + gz + ": server CPU s" + lower, true},
+		quantity{"gzip.per_cpu", "gzip", "(gzip) " + gz + ": " + perCPU, false},
+		quantity{"gzip.bytes", "gzip", "(gzip) " + gz + ": bytes on the wire per response" + lower, true},
+		quantity{"gzip-big.mbps", "gzip-big", "(gzip-big) " + big + " text, gzip: MB/s of the file", false},
+		quantity{"gzip-big.rss", "gzip-big", "(gzip-big) " + big + " text, gzip: peak RSS MiB" + lower, true},
+		quantity{"gzip-big.cpu", "gzip-big", "(gzip-big) " + big + " text, gzip: server CPU s" + lower, true},
+		quantity{"acl.a", "acl", "(acl) 1 KiB file, route without an access list: " + perCPU, false},
+		quantity{"acl.b", "acl", "(acl) 1 KiB file, route with an access list: " + perCPU, false},
+		quantity{"acl.ratio", "acl", "(acl) with / without, per round", false},
+		quantity{"lb.rps", "lb", "(lb) proxy 100 B over 3 upstreams, round robin: req/s", false},
+		quantity{"lb.cpu", "lb", "(lb) proxy 100 B over 3 upstreams: server CPU s" + lower, true},
+		quantity{"lb.per_cpu", "lb", "(lb) proxy 100 B over 3 upstreams: " + perCPU, false},
+	)
+	attackers := formatCount(o.slowConns)
+	all = append(all,
+		quantity{"slowloris.calm.rps", "slowloris", "(slowloris) 1 KiB file, no attack: req/s", false},
+		quantity{"slowloris.attacked.rps", "slowloris", "(slowloris) 1 KiB file, " + attackers + " slowloris connections: req/s", false},
+		quantity{"slowloris.kept", "slowloris", "(slowloris) req/s kept under attack, per round", false},
+		quantity{"slowloris.calm.per_cpu", "slowloris", "(slowloris) 1 KiB file, no attack: " + perCPU, false},
+		quantity{"slowloris.attacked.per_cpu", "slowloris", "(slowloris) 1 KiB file, under attack: " + perCPU, false},
+		quantity{"slowloris.opened", "slowloris", "(slowloris) attacking connections opened", false},
+		quantity{"slowloris.longest", "slowloris", fmt.Sprintf("(slowloris) longest attacking connection, s (header timeout %v)%s", slowTimeout, lower), true},
+		quantity{"slowloris.late", "slowloris", fmt.Sprintf("(slowloris) attacking connections open past %v%s", slowTimeout+slowGrace, lower), true},
+		quantity{"timers-idle.per_conn", "timers-idle", "(timers-idle) bytes per idle connection with a partial head" + lower, true},
+		quantity{"timers-idle.idle", "timers-idle", "(timers-idle) idle CPU %, " + conns + " partial heads" + lower, true},
+	)
+	prev := stageTimers - 1
+	all = append(all,
+		quantity{"timers.a", "timers", fmt.Sprintf("(timers) 1 KiB file, stage %d (no timers): %s", prev, perCPU), false},
+		quantity{"timers.b", "timers", fmt.Sprintf("(timers) 1 KiB file, stage %d (timers armed): %s", o.stage, perCPU), false},
+		quantity{"timers.ratio", "timers", fmt.Sprintf("(timers) stage %d / stage %d, per round", o.stage, prev), false},
+	)
+	for _, n := range o.workerCounts {
+		at := fmt.Sprintf(", N = %d", n)
+		scaling := fmt.Sprintf(": scaling rps(%d) / (%d·rps(1))", n, n)
+		all = append(all,
+			quantity{fmt.Sprintf("vii.%d.rps", n), "vii", "(vii) 1 KiB file" + at + ": req/s", false},
+			quantity{fmt.Sprintf("vii.%d.per_cpu", n), "vii", "(vii) 1 KiB file" + at + ": " + perCPU, false},
+			quantity{fmt.Sprintf("vii.%d.scaling", n), "vii", "(vii) 1 KiB file" + at + scaling, false},
+			quantity{fmt.Sprintf("viii.%d.rps", n), "viii", "(viii) " + gz + at + ": req/s", false},
+			quantity{fmt.Sprintf("viii.%d.cpu", n), "viii", "(viii) " + gz + at + ": server CPU s" + lower, true},
+			quantity{fmt.Sprintf("viii.%d.per_cpu", n), "viii", "(viii) " + gz + at + ": " + perCPU, false},
+			quantity{fmt.Sprintf("viii.%d.scaling", n), "viii", "(viii) " + gz + at + scaling, false},
+			quantity{fmt.Sprintf("ix.%d.rps", n), "ix", "(ix) proxy 100 B over 3 upstreams" + at + ": req/s", false},
+			quantity{fmt.Sprintf("ix.%d.per_cpu", n), "ix", "(ix) proxy 100 B over 3 upstreams" + at + ": " + perCPU, false},
+			quantity{fmt.Sprintf("ix.%d.scaling", n), "ix", "(ix) proxy 100 B over 3 upstreams" + at + scaling, false},
+			quantity{fmt.Sprintf("x.%d.ratio", n), "x", "(x) fairness" + at + ": largest / smallest worker share" + lower, true},
+		)
+	}
+	all = append(all,
+		quantity{"xi.a", "xi", "(xi) 1 KiB file, metrics not polled: " + perCPU, false},
+		quantity{"xi.b", "xi", "(xi) 1 KiB file, /api polled at 1 Hz and /metrics at 10 Hz: " + perCPU, false},
+		quantity{"xi.ratio", "xi", "(xi) polled / not polled, per round", false},
+	)
+	for _, n := range o.workerCounts {
+		all = append(all, quantity{fmt.Sprintf("xii.%d.secs", n), "xii",
+			fmt.Sprintf("(xii) seconds from the stop signal to exit, N = %d, %s idle conns%s", n, conns, lower), true})
+	}
 	var out []quantity
 	for _, q := range all {
-		if o.rows[q.Row] {
-			out = append(out, q)
+		// A scaling or fairness figure compares workers: none at N = 1.
+		if !o.rows[q.Row] || strings.Contains(q.Key, ".1.") && (strings.HasSuffix(q.Key, ".scaling") || q.Row == "x") {
+			continue
 		}
+		out = append(out, q)
 	}
 	return out
 }
@@ -193,17 +257,19 @@ func formatCell(s *summary) string {
 }
 
 // formatNumber prints v with about three significant digits, and large
-// values as whole numbers with thousands separators.
+// values as whole numbers with thousands separators. The thresholds are
+// where rounding to three digits reaches the next power of ten, so that
+// 0.9996 prints as 1.00, as 1 does, not as 1.
 func formatNumber(v float64) string {
 	a := math.Abs(v)
 	switch {
 	case v == 0:
 		return "0"
-	case a >= 100:
+	case a >= 99.95:
 		return formatCount(int(math.Round(v)))
-	case a >= 10:
+	case a >= 9.995:
 		return strconv.FormatFloat(v, 'f', 1, 64)
-	case a >= 1:
+	case a >= 0.9995:
 		return strconv.FormatFloat(v, 'f', 2, 64)
 	default:
 		return strconv.FormatFloat(v, 'g', 3, 64)
@@ -255,16 +321,21 @@ type jsonReport struct {
 }
 
 type jsonSettings struct {
-	Rounds           int      `json:"rounds"`
-	WrkSeconds       float64  `json:"wrk_seconds"`
-	IdleSeconds      float64  `json:"idle_seconds"`
-	Conns            int      `json:"conns"`
-	BigFileBytes     int64    `json:"big_file_bytes"`
-	Rows             []string `json:"rows"`
-	Quick            bool     `json:"quick"`
-	ServerCPU        int      `json:"server_cpu"`
-	LoadGeneratorCPU int      `json:"load_generator_cpu"`
-	OpenFileLimit    uint64   `json:"open_file_limit"`
+	Stage            int            `json:"stage"`
+	Rounds           int            `json:"rounds"`
+	RowRounds        map[string]int `json:"row_rounds"`
+	WrkSeconds       float64        `json:"wrk_seconds"`
+	IdleSeconds      float64        `json:"idle_seconds"`
+	Conns            int            `json:"conns"`
+	SlowlorisConns   int            `json:"slowloris_conns"`
+	BigFileBytes     int64          `json:"big_file_bytes"`
+	Workers          []int          `json:"workers"`
+	Rows             []string       `json:"rows"`
+	Skipped          []string       `json:"skipped"`
+	Quick            bool           `json:"quick"`
+	ServerCPU        int            `json:"server_cpu"`
+	LoadGeneratorCPU int            `json:"load_generator_cpu"`
+	OpenFileLimit    uint64         `json:"open_file_limit"`
 }
 
 type jsonQuantity struct {
@@ -278,8 +349,9 @@ func buildJSON(m machine, o options, lines []line, notes []string) jsonReport {
 	rep := jsonReport{
 		Machine: m,
 		Settings: jsonSettings{
-			Rounds: o.rounds, WrkSeconds: o.duration.Seconds(), IdleSeconds: o.idle.Seconds(),
-			Conns: o.conns, BigFileBytes: o.bigSize, Rows: o.rowList(), Quick: o.quick,
+			Stage: o.stage, Rounds: o.totalRounds(), RowRounds: rowRounds(o), WrkSeconds: o.duration.Seconds(), IdleSeconds: o.idle.Seconds(),
+			Conns: o.conns, SlowlorisConns: o.slowConns, BigFileBytes: o.bigSize, Workers: o.workerCounts,
+			Rows: o.rowList(), Skipped: o.skipped, Quick: o.quick,
 			ServerCPU: serverCPU, LoadGeneratorCPU: clientCPU, OpenFileLimit: o.fileLimit,
 		},
 		Servers: serverNames,
@@ -304,13 +376,27 @@ func buildJSON(m machine, o options, lines []line, notes []string) jsonReport {
 	return rep
 }
 
+// rowRounds returns how many rounds each selected row got.
+func rowRounds(o options) map[string]int {
+	out := map[string]int{}
+	for _, r := range o.rowList() {
+		out[r] = o.roundsOf(r)
+	}
+	return out
+}
+
 func writeJSON(path string, rep jsonReport) error {
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
 	}
+	return writeFile(path, append(b, '\n'))
+}
+
+// writeFile writes data to path, creating its folder if needed.
+func writeFile(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	return os.WriteFile(path, data, 0o644)
 }
