@@ -304,6 +304,11 @@ func HTTPf(format string, args ...any) { std.Log(HTTP, 1, format, args...) }
 // built (and strings boxed) even when the line is then dropped.
 func DebugEnabled() bool { return std.Enabled(Debug) }
 
+// HTTPEnabled reports whether HTTP lines are printed. Code that logs a line
+// per request checks it first, for the reason DebugEnabled gives: a server
+// run without its access log (XPS_LOG=error,warning) then pays nothing for it.
+func HTTPEnabled() bool { return std.Enabled(HTTP) }
+
 // Buffer makes the standard logger hold its lines until Flush. An event
 // loop buffers while it runs and calls Flush before it waits for the next
 // events, so the lines of one batch of events go out in one write, before

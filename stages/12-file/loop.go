@@ -38,7 +38,7 @@ type loop struct {
 	core     *core
 	epollFD  int
 	events   []unix.EpollEvent
-	regs     []*registration // indexed by fd; nil when the fd is not attached
+	regs     []registration // indexed by fd, by value; gen 0 when the fd is not attached
 	nextGen  uint32
 	stopping bool
 	// freed is set when the server closes a descriptor of its own, which a
@@ -65,25 +65,28 @@ func (l *loop) close() {
 // attach watches fd for the given events and runs h when they occur.
 // Mirrors xps_loop_attach.
 func (l *loop) attach(fd int, events uint32, h handlers) error {
-	l.nextGen++
+	// Generation 0 marks a free slot; a counter that wraps skips it.
+	if l.nextGen++; l.nextGen == 0 {
+		l.nextGen++
+	}
 	ev := unix.EpollEvent{Events: events, Fd: int32(fd), Pad: int32(l.nextGen)}
 	if err := unix.EpollCtl(l.epollFD, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		return os.NewSyscallError("epoll_ctl", err)
 	}
 	for fd >= len(l.regs) {
-		l.regs = append(l.regs, nil)
+		l.regs = append(l.regs, registration{})
 	}
-	l.regs[fd] = &registration{fd: fd, gen: l.nextGen, h: h}
+	l.regs[fd] = registration{fd: fd, gen: l.nextGen, h: h}
 	return nil
 }
 
 // detach stops watching fd and invalidates its registration, so events for
 // it still waiting in the current batch are skipped. Mirrors xps_loop_detach.
 func (l *loop) detach(fd int) error {
-	if fd < 0 || fd >= len(l.regs) || l.regs[fd] == nil {
+	if fd < 0 || fd >= len(l.regs) || l.regs[fd].gen == 0 {
 		return errors.New("loop: detach of an fd that is not attached")
 	}
-	l.regs[fd] = nil
+	l.regs[fd] = registration{}
 	return os.NewSyscallError("epoll_ctl", unix.EpollCtl(l.epollFD, unix.EPOLL_CTL_DEL, fd, nil))
 }
 
@@ -93,7 +96,7 @@ func (l *loop) detach(fd int) error {
 // the current batch are skipped, as after detach.
 func (l *loop) forget(fd int) {
 	if fd >= 0 && fd < len(l.regs) {
-		l.regs[fd] = nil
+		l.regs[fd] = registration{}
 	}
 	l.released()
 }
@@ -109,8 +112,8 @@ func (l *loop) lookup(ev *unix.EpollEvent) *registration {
 	if fd < 0 || fd >= len(l.regs) {
 		return nil
 	}
-	r := l.regs[fd]
-	if r == nil || r.gen != uint32(ev.Pad) {
+	r := &l.regs[fd]
+	if r.gen == 0 || r.gen != uint32(ev.Pad) {
 		return nil
 	}
 	return r
@@ -133,6 +136,7 @@ func (l *loop) run() {
 	xlog.Buffer()
 	defer xlog.Unbuffer()
 	for !l.stopping {
+		l.core.recycle() // what the last iteration destroyed can be reused
 		l.retryStarved()
 		timeout := -1
 		if l.handlePipes() || l.retryPending() {

@@ -35,7 +35,11 @@ type session struct {
 	upstreamErrorResSet bool // the upstream failed before connecting; noted once
 	upstreamWriteBytes  int  // bytes handed to the upstream's pipe so far
 	closed              bool
+	index               int // in core.sessions
 }
+
+// slot is where the session's index in core.sessions is kept.
+func (s *session) slot() *int { return &s.index }
 
 // newSession creates the session's ends, adds it to the core, pipes the
 // client to it in both directions, and connects it to what the client's
@@ -43,16 +47,31 @@ type session struct {
 // nothing on the others. If the upstream or the file cannot be created the
 // session is destroyed and an error returned; the caller closes the client.
 // Mirrors xps_session_create.
+//
+// The session comes from the core's free list if it can. Its ends are made
+// with it, their callbacks bound to it once, and it keeps them: a reused
+// session resets them and costs no allocation.
 func newSession(c *core, client *connection) (*session, error) {
-	s := &session{core: c, client: client}
-	s.clientSource = newPipeSource(s.sendToClient, s.check)
-	s.upstreamSource = newPipeSource(s.sendToUpstream, s.onUpstreamClosed)
-	s.clientSink = newPipeSink(s.takeFromClient, s.check)
-	s.upstreamSink = newPipeSink(s.takeFromUpstream, s.onUpstreamClosed)
-	s.fileSink = newPipeSink(s.takeFromFile, s.check)
+	s := c.freeSessions.get()
+	if s == nil {
+		s = &session{}
+		s.clientSource = newPipeSource(s.sendToClient, s.check)
+		s.upstreamSource = newPipeSource(s.sendToUpstream, s.onUpstreamClosed)
+		s.clientSink = newPipeSink(s.takeFromClient, s.check)
+		s.upstreamSink = newPipeSink(s.takeFromUpstream, s.onUpstreamClosed)
+		s.fileSink = newPipeSink(s.takeFromFile, s.check)
+	}
+	*s = session{core: c, client: client,
+		clientSource: s.clientSource, upstreamSource: s.upstreamSource,
+		clientSink: s.clientSink, upstreamSink: s.upstreamSink, fileSink: s.fileSink}
+	s.clientSource.reset()
+	s.upstreamSource.reset()
+	s.clientSink.reset()
+	s.upstreamSink.reset()
+	s.fileSink.reset()
 	// The sinks are ready from the start: the slots they fill are empty.
 	s.clientSink.ready, s.upstreamSink.ready, s.fileSink.ready = true, true, true
-	c.sessions[s] = struct{}{}
+	c.sessions.add(s)
 
 	if err := s.connect(client.listener.role); err != nil {
 		s.close()
@@ -99,7 +118,8 @@ func (s *session) connect(role int) error {
 // close destroys the session's ends, which detaches them from their pipes
 // and so tells the client, upstream and file that the session is gone, and
 // drops whatever the slots still hold. An upstream or file whose pipe was
-// never made is closed here. Mirrors xps_session_destroy.
+// never made is closed here. The session goes on the core's free list.
+// Mirrors xps_session_destroy.
 func (s *session) close() {
 	if s.closed {
 		return
@@ -118,7 +138,8 @@ func (s *session) close() {
 	}
 	s.toClient.Reset()
 	s.fromClient.Reset()
-	delete(s.core.sessions, s)
+	s.core.sessions.remove(s)
+	s.core.freeSessions.put(s)
 	xlog.Debugf("destroyed session")
 }
 

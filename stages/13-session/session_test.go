@@ -1,7 +1,12 @@
 package main
 
 import (
+	"reflect"
+	"slices"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // testSession builds a session whose five ends are piped to inert peers, as
@@ -15,7 +20,7 @@ func testSession(t *testing.T) *session {
 	s.clientSink = newPipeSink(s.takeFromClient, s.check)
 	s.upstreamSink = newPipeSink(s.takeFromUpstream, s.onUpstreamClosed)
 	s.fileSink = newPipeSink(s.takeFromFile, s.check)
-	c.sessions[s] = struct{}{}
+	c.sessions.add(s)
 	peerSource := func() *pipeSource { return newPipeSource(func() {}, func() {}) }
 	peerSink := func() *pipeSink { return newPipeSink(func() {}, func() {}) }
 	for _, err := range []error{
@@ -114,7 +119,7 @@ func TestSessionCheck(t *testing.T) {
 			if s.closed != tc.wantClosed {
 				t.Fatalf("closed = %v, want %v", s.closed, tc.wantClosed)
 			}
-			if _, listed := s.core.sessions[s]; listed == s.closed {
+			if listed := slices.Contains(s.core.sessions, s); listed == s.closed {
 				t.Errorf("session listed in the core = %v while closed = %v", listed, s.closed)
 			}
 			if tc.wantClosed {
@@ -185,5 +190,58 @@ func TestUpstreamErrorNotedOnce(t *testing.T) {
 	s2.onUpstreamClosed()
 	if s2.upstreamErrorResSet {
 		t.Fatal("an upstream that had connected was noted as failed")
+	}
+}
+
+// TestSessionReuse checks that a destroyed session is reused, but only from
+// the loop's next iteration on, and then as if it were new, with the ends it
+// was made with: nothing of the client it served before is left in it.
+func TestSessionReuse(t *testing.T) {
+	c := testCore()
+	l := &listener{core: c, role: 2} // a port that serves nothing: no upstream, no file
+	client := func() *connection {
+		return &connection{core: c, listener: l,
+			source: newPipeSource(func() {}, func() {}), sink: newPipeSink(func() {}, func() {})}
+	}
+	first, err := newSession(c, client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends := []any{first.clientSource, first.upstreamSource, first.clientSink, first.upstreamSink, first.fileSink}
+	first.client.source.write([]byte("left over"))
+	first.takeFromClient()
+	first.upstreamConnected = true
+	first.close()
+	if again, _ := newSession(c, client()); again == first {
+		t.Fatal("a session was reused in the iteration that destroyed it")
+	}
+	c.recycle()
+	reused, err := newSession(c, client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reused != first {
+		t.Fatal("the destroyed session was not reused")
+	}
+	fresh, err := newSession(c, client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh == first {
+		t.Fatal("a session put once on the free list was taken twice")
+	}
+	for i, end := range []any{reused.clientSource, reused.upstreamSource, reused.clientSink, reused.upstreamSink, reused.fileSink} {
+		if end != ends[i] {
+			t.Errorf("end %d of the reused session is not the one it was made with", i)
+		}
+	}
+	diff := cmp.Diff(fresh, reused,
+		cmp.Exporter(func(reflect.Type) bool { return true }),
+		cmp.FilterPath(func(p cmp.Path) bool { return p.Last().Type().Kind() == reflect.Func }, cmp.Ignore()),
+		cmpopts.IgnoreTypes(&core{}, &connection{}, &pipe{}),
+		cmpopts.IgnoreFields(session{}, "index"),
+		cmpopts.EquateEmpty())
+	if diff != "" {
+		t.Errorf("a reused session differs from a new one (-new +reused):\n%s", diff)
 	}
 }

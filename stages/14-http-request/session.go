@@ -40,18 +40,45 @@ type session struct {
 	req          *httpRequest // set once the head is parsed
 	responded    bool         // the response head is in toClient or sent
 	closed       bool
+	index        int // in core.sessions
 }
+
+// slot is where the session's index in core.sessions is kept.
+func (s *session) slot() *int { return &s.index }
+
+// keptHeadSize bounds the head storage a destroyed session keeps for the
+// next client: a head that grew larger, up to maxHeadSize, would hold that
+// memory on the free list.
+const keptHeadSize = 8 << 10
 
 // newSession creates the session's ends, adds it to the core and pipes the
 // client to it in both directions. Mirrors xps_session_create.
+//
+// The session comes from the core's free list if it can. Its ends are made
+// with it, their callbacks bound to it once, and it keeps them, and the
+// storage of its head and of the parser's header table: a reused session
+// resets them and costs no allocation.
 func newSession(c *core, client *connection) (*session, error) {
-	s := &session{core: c, client: client}
-	s.clientSource = newPipeSource(s.sendToClient, s.check)
-	s.clientSink = newPipeSink(s.takeFromClient, s.onClientDone)
-	s.fileSink = newPipeSink(s.takeFromFile, s.onFileDone)
+	s := c.freeSessions.get()
+	if s == nil {
+		s = &session{}
+		s.clientSource = newPipeSource(s.sendToClient, s.check)
+		s.clientSink = newPipeSink(s.takeFromClient, s.onClientDone)
+		s.fileSink = newPipeSink(s.takeFromFile, s.onFileDone)
+	}
+	head := s.head[:0]
+	if cap(head) > keptHeadSize {
+		head = nil
+	}
+	*s = session{core: c, client: client,
+		clientSource: s.clientSource, clientSink: s.clientSink, fileSink: s.fileSink,
+		head: head, parser: requestParser{headers: s.parser.headers[:0], req: s.parser.req}}
+	s.clientSource.reset()
+	s.clientSink.reset()
+	s.fileSink.reset()
 	// The sinks are ready from the start: the slot they fill is empty.
 	s.clientSink.ready, s.fileSink.ready = true, true
-	c.sessions[s] = struct{}{}
+	c.sessions.add(s)
 
 	if _, err := newPipe(c, pipeThreshold, client.source, s.clientSink); err != nil {
 		s.close()
@@ -66,7 +93,8 @@ func newSession(c *core, client *connection) (*session, error) {
 
 // close destroys the session's ends, which detaches them from their pipes
 // and so tells the client and the file that the session is gone, and drops
-// whatever the slot still holds. Mirrors xps_session_destroy.
+// whatever the slot still holds. The session goes on the core's free list.
+// Mirrors xps_session_destroy.
 func (s *session) close() {
 	if s.closed {
 		return
@@ -79,7 +107,8 @@ func (s *session) close() {
 		s.file.close()
 	}
 	s.toClient.Reset()
-	delete(s.core.sessions, s)
+	s.core.sessions.remove(s)
+	s.core.freeSessions.put(s)
 	xlog.Debugf("destroyed session")
 }
 
@@ -225,9 +254,12 @@ func (s *session) respond(status int, headers []header) {
 	s.toClient.Append(buffer.Wrap(serializeHead(statusLine, all, 0)))
 	s.responded = true
 	s.setToClient(true)
-	if s.req != nil {
+	switch {
+	case !xlog.HTTPEnabled():
+		// No access log: nothing to build.
+	case s.req != nil:
 		xlog.HTTPf("%s %s %s → %d", s.client.remoteIP, s.req.method, s.req.path, status)
-	} else {
+	default:
 		xlog.HTTPf("%s bad request → %d", s.client.remoteIP, status)
 	}
 }

@@ -29,14 +29,27 @@ type httpRequest struct {
 // newHTTPRequest builds the request from a parser that returned parseDone on
 // head, then checks the rules that span several fields (Host, message
 // framing, CONNECT). On a violation it returns an *httpError carrying the
-// status to answer with. Mirrors xps_http_req_create.
+// status to answer with. The request is built in the parser's storage (see
+// requestParser.req): the next request built from the same parser takes
+// its place. Mirrors xps_http_req_create.
 func newHTTPRequest(head []byte, p *requestParser) (*httpRequest, error) {
 	if p.state != hDone || p.pos > len(head) {
 		return nil, newHTTPError(500, "request head is not complete")
 	}
 	// One copy of the head backs every string of the request.
 	s := string(head[:p.pos])
-	r := &httpRequest{
+	// The request is built in the storage of the one the parser built
+	// before, if any (see requestParser.req), its header table too.
+	r := p.req
+	if r == nil {
+		r = &httpRequest{}
+		p.req = r
+	}
+	headers := r.headers[:0]
+	if cap(headers) < len(p.headers) {
+		headers = make([]header, 0, len(p.headers))
+	}
+	*r = httpRequest{
 		requestLine: s[p.requestLineStart:p.requestLineEnd],
 		method:      p.method,
 		uri:         s[p.uriStart:p.uriEnd],
@@ -47,7 +60,7 @@ func newHTTPRequest(head []byte, p *requestParser) (*httpRequest, error) {
 		pathname:    s[p.pathnameStart:p.pathnameEnd],
 		query:       s[p.queryStart:p.queryEnd],
 		version:     "1.1",
-		headers:     make([]header, len(p.headers)),
+		headers:     headers[:len(p.headers)],
 		headerLen:   p.pos,
 	}
 	if s[p.versionStart:p.versionEnd] == "1.0" {

@@ -17,9 +17,16 @@ type core struct {
 	loop        *loop
 	listeners   []*listener
 	connections map[*connection]struct{}
-	pipes       map[*pipe]struct{}
-	sessions    map[*session]struct{}
+	pipes       liveSet[*pipe]
+	sessions    liveSet[*session]
 	config      *config
+
+	// freePipes, freeFiles, freeSessions and freeResponses keep what was
+	// destroyed, for new objects of the kind to reuse (see freeList).
+	freePipes     freeList[pipe]
+	freeFiles     freeList[file]
+	freeSessions  freeList[session]
+	freeResponses freeList[httpResponse]
 
 	// work is the pipe pass's work list: the pipes that may have work.
 	// spareWork keeps the previous list's storage for reuse.
@@ -42,7 +49,7 @@ type core struct {
 // newCore creates the loop and the empty lists for a server configured by
 // cfg. Mirrors xps_core_create.
 func newCore(cfg *config) (*core, error) {
-	c := &core{config: cfg, connections: make(map[*connection]struct{}), sessions: make(map[*session]struct{}), pipes: make(map[*pipe]struct{})}
+	c := &core{config: cfg, connections: make(map[*connection]struct{})}
 	lp, err := newLoop(c)
 	if err != nil {
 		return nil, err
@@ -103,14 +110,14 @@ func (c *core) close() {
 	for conn := range c.connections {
 		conn.close(false)
 	}
-	for s := range c.sessions {
-		s.close()
+	for len(c.sessions) > 0 {
+		c.sessions[len(c.sessions)-1].close()
 	}
 	for len(c.listeners) > 0 {
 		c.listeners[0].close()
 	}
-	for p := range c.pipes {
-		p.close()
+	for len(c.pipes) > 0 {
+		c.pipes[len(c.pipes)-1].close()
 	}
 	for _, fd := range c.dirFDs {
 		unix.Close(fd)
@@ -120,6 +127,110 @@ func (c *core) close() {
 		unix.Close(c.spareFD)
 	}
 	xlog.Debugf("destroyed core")
+}
+
+// recycle makes what was destroyed during the loop's last iteration
+// reusable. The loop calls it at the top of every iteration, when no
+// callback is running.
+func (c *core) recycle() {
+	c.freePipes.recycle()
+	c.freeFiles.recycle()
+	c.freeSessions.recycle()
+	c.freeResponses.recycle()
+}
+
+// maxFree is how many destroyed objects of one kind a free list keeps:
+// enough for a busy server to serve its clients without allocating, few
+// enough that a burst of clients long gone does not hold its memory for
+// ever. Beyond it, destroyed objects are left to the garbage collector.
+const maxFree = 1024
+
+// freeList keeps destroyed objects of one kind for reuse. A server that
+// allocates an object for every client and leaves the garbage collector to
+// take it back spends a good part of its time on memory: nginx keeps its unused connections on a free list and carves each
+// request out of a pool that is freed in one go. The core does the same
+// with what it creates over and over: destroying an object puts it on the
+// free list of its kind, and creating one takes it from there before it
+// allocates. Once the server has made as many objects as it serves clients
+// at a time, it serves the next ones without allocating. The course's
+// create and destroy functions keep their shape; only where the memory
+// comes from changes. Two rules make the reuse safe:
+//
+//   - An object becomes reusable only at the loop's next iteration (see
+//     recycle): a callback still running with a pointer to something it has
+//     just destroyed never sees it turn into someone else's.
+//   - A create assigns the whole struct at once, naming what it keeps (the
+//     callbacks bound to the object when it was made, storage to reuse):
+//     every field it does not name is zero, so nothing of the previous
+//     client — its state, its bytes — reaches the next one.
+//
+// The core runs on one thread, so two slices serve, without the locks and
+// per-thread caches of sync.Pool.
+type freeList[T any] struct {
+	free  []*T // ready to be taken
+	freed []*T // destroyed during the loop's current iteration
+}
+
+// get returns a destroyed object to reuse, or nil when there is none and
+// the caller must allocate one.
+func (l *freeList[T]) get() *T {
+	n := len(l.free)
+	if n == 0 {
+		return nil
+	}
+	x := l.free[n-1]
+	l.free[n-1] = nil
+	l.free = l.free[:n-1]
+	return x
+}
+
+// put keeps x, which its owner has just destroyed, for reuse from the
+// loop's next iteration on.
+func (l *freeList[T]) put(x *T) {
+	if len(l.free)+len(l.freed) < maxFree {
+		l.freed = append(l.freed, x)
+	}
+}
+
+// recycle makes the objects put since the last call reusable.
+func (l *freeList[T]) recycle() {
+	l.free = append(l.free, l.freed...)
+	clear(l.freed)
+	l.freed = l.freed[:0]
+}
+
+// liveSet holds the objects of one kind in use, so that destroying the core
+// can destroy them. Adding and removing cost O(1): each object keeps its
+// index in the slice (slot), and the last one fills the gap a removed one
+// leaves. The course keeps a vec_void_t, searches it for the object to
+// remove (O(n)) and leaves a NULL in its place; a Go map would cost a hash
+// per add and remove.
+type liveSet[T interface {
+	comparable
+	slot() *int
+}] []T
+
+// add puts x in the set.
+func (s *liveSet[T]) add(x T) {
+	*x.slot() = len(*s)
+	*s = append(*s, x)
+}
+
+// remove takes x out of the set and reports whether it was in it, so that
+// destroying an object twice cannot put it on a free list twice.
+func (s *liveSet[T]) remove(x T) bool {
+	i := *x.slot()
+	if i < 0 || i >= len(*s) || (*s)[i] != x {
+		return false
+	}
+	last := len(*s) - 1
+	(*s)[i] = (*s)[last]
+	*(*s)[i].slot() = i
+	var none T
+	(*s)[last] = none
+	*s = (*s)[:last]
+	*x.slot() = -1
+	return true
 }
 
 // fdReserve is how many descriptors the client budget keeps back for what

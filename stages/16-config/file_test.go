@@ -115,3 +115,61 @@ func TestNewFileChecks(t *testing.T) {
 		}
 	}
 }
+
+// TestFileReuse checks that a closed file is reused only once its last
+// region has been released — a region in flight still calls back into it —
+// and from the loop's next iteration on, then as if it were new.
+func TestFileReuse(t *testing.T) {
+	public := t.TempDir()
+	path := filepath.Join(public, "ok.txt")
+	if err := os.WriteFile(path, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(path, 0o644) // not subject to the umask
+	c := testCore()
+	root, err := filepath.EvalSymlinks(public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func() *file {
+		t.Helper()
+		f, err := newFile(c, path, root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	first := open()
+	snk := newPipeSink(func() {}, func() {})
+	if _, err := newPipe(c, 16, first.source, snk); err != nil {
+		t.Fatal(err)
+	}
+	first.read() // hands on the whole file as one region, and closes the file
+	if !first.closed || first.regions != 1 {
+		t.Fatalf("after the read: closed %v, %d regions in flight; want closed, 1", first.closed, first.regions)
+	}
+	c.recycle()
+	// The files opened meanwhile stay open, so that only first can be on
+	// the free list.
+	if again := open(); again == first {
+		t.Fatal("a file was reused while a region of it was in flight")
+	} else {
+		defer again.close()
+	}
+	snk.clear(4) // the region is sent
+	if again := open(); again == first {
+		t.Fatal("a file was reused in the iteration that released it")
+	} else {
+		defer again.close()
+	}
+	c.recycle()
+	reused := open()
+	if reused != first {
+		t.Fatal("the released file was not reused")
+	}
+	if reused.closed || reused.regions != 0 || reused.offset != 0 || reused.left != 4 || reused.source.pipe != nil || !reused.source.ready {
+		t.Errorf("reused file: closed %v, %d regions, offset %d, %d left, attached %v, ready %v; want it as new",
+			reused.closed, reused.regions, reused.offset, reused.left, reused.source.pipe != nil, reused.source.ready)
+	}
+	reused.close()
+}

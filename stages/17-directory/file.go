@@ -79,9 +79,17 @@ func newFile(c *core, path, root string) (*file, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("file %s: %w", path, err)
 	}
-	f := &file{core: c, path: path, fd: fd, size: st.Size, left: st.Size, mimeType: mime.TypeByPath(path)}
-	f.source = newPipeSource(f.read, f.close)
-	f.released = f.regionReleased
+	// The file comes from the core's free list if it can, with its source
+	// and the callbacks bound to it when it was made.
+	f := c.freeFiles.get()
+	if f == nil {
+		f = &file{}
+		f.source = newPipeSource(f.read, f.close)
+		f.released = f.regionReleased
+	}
+	*f = file{core: c, path: path, fd: fd, size: st.Size, left: st.Size, mimeType: mime.TypeByPath(path),
+		source: f.source, released: f.released}
+	f.source.reset()
 	// A file always has data until its end, so its source starts ready.
 	f.source.ready = true
 	if xlog.DebugEnabled() {
@@ -256,6 +264,7 @@ func (f *file) regionReleased() {
 	if f.closed && f.regions == 0 {
 		unix.Close(f.fd)
 		f.core.loop.released()
+		f.core.freeFiles.put(f)
 	}
 }
 
@@ -271,6 +280,7 @@ func (f *file) close() {
 	if f.regions == 0 {
 		unix.Close(f.fd)
 		f.core.loop.released()
+		f.core.freeFiles.put(f)
 	}
 	f.source.close()
 	if xlog.DebugEnabled() {

@@ -30,7 +30,11 @@ type pipe struct {
 	buf    buffer.List
 	thresh int
 	queued bool // on the core's work list
+	index  int  // in core.pipes
 }
+
+// slot is where the pipe's index in core.pipes is kept.
+func (p *pipe) slot() *int { return &p.index }
 
 // pipeEnd is what a source and a sink have in common: the pipe they are
 // attached to (nil when detached), whether the loop should call their handler
@@ -59,10 +63,15 @@ type pipeSource struct{ pipeEnd }
 // pipeSink is the reader end of a pipe. Mirrors xps_pipe_sink_t.
 type pipeSink struct{ pipeEnd }
 
-// newPipe creates a pipe between src and snk, adds it to the core and marks
-// both ends active. Mirrors xps_pipe_create.
+// newPipe takes a pipe from the core's free list, or makes one, between src
+// and snk, adds it to the core and marks both ends active.
+// Mirrors xps_pipe_create.
 func newPipe(c *core, thresh int, src *pipeSource, snk *pipeSink) (*pipe, error) {
-	p := &pipe{core: c, thresh: thresh}
+	p := c.freePipes.get()
+	if p == nil {
+		p = &pipe{}
+	}
+	*p = pipe{core: c, thresh: thresh}
 	if err := src.attach(p); err != nil {
 		return nil, err
 	}
@@ -71,17 +80,20 @@ func newPipe(c *core, thresh int, src *pipeSource, snk *pipeSink) (*pipe, error)
 		return nil, err
 	}
 	src.active, snk.active = true, true
-	c.pipes[p] = struct{}{}
+	c.pipes.add(p)
 	p.wake()
 	return p, nil
 }
 
-// close drops the pipe's bytes and removes it from the core. Only the pipe
-// pass and the core's shutdown call it, once the pipe has no ends.
+// close drops the pipe's bytes, removes it from the core and puts it on the
+// core's free list. Only the pipe pass and the core's shutdown call it, once
+// the pipe has no ends, so nothing points to it any more.
 // Mirrors xps_pipe_destroy.
 func (p *pipe) close() {
 	p.buf.Reset()
-	delete(p.core.pipes, p)
+	if p.core.pipes.remove(p) {
+		p.core.freePipes.put(p)
+	}
 }
 
 // wake puts the pipe on the work list of the next pipe pass. Everything
@@ -130,6 +142,10 @@ func newPipeSource(handler, onClose func()) *pipeSource {
 func newPipeSink(handler, onClose func()) *pipeSink {
 	return &pipeSink{pipeEnd{handler: handler, onClose: onClose}}
 }
+
+// reset makes a destroyed end as new, keeping only its owner's callbacks,
+// for an owner that reuses its ends with itself (see freeList).
+func (e *pipeEnd) reset() { *e = pipeEnd{handler: e.handler, onClose: e.onClose} }
 
 func (s *pipeSource) attach(p *pipe) error {
 	if p.src != nil {

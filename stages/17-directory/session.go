@@ -52,21 +52,55 @@ type session struct {
 	upstreamReplied     bool // the upstream has sent its first byte
 	upstreamErrorResSet bool // a 502 was queued for an upstream that failed first
 	closed              bool
+	index               int // in core.sessions
+
+	// keptUpstreamSource and keptUpstreamSink are the upstream's ends the
+	// session made the first time it proxied a request, kept for the next
+	// clients it serves (see proxyEnds).
+	keptUpstreamSource *pipeSource
+	keptUpstreamSink   *pipeSink
 }
+
+// slot is where the session's index in core.sessions is kept.
+func (s *session) slot() *int { return &s.index }
+
+// keptHeadSize bounds the head storage a destroyed session keeps for the
+// next client: a head that grew larger, up to maxHeadSize, would hold that
+// memory on the free list.
+const keptHeadSize = 8 << 10
 
 // newSession creates the session's ends, adds it to the core and pipes the
 // client to it in both directions. Mirrors xps_session_create.
+//
+// The session comes from the core's free list if it can. Its ends are made
+// with it, their callbacks bound to it once, and it keeps them, and the
+// storage of its head and of the parser's header table: a reused session
+// resets them and costs no allocation.
 func newSession(c *core, client *connection) (*session, error) {
-	s := &session{core: c, client: client}
-	s.clientSource = newPipeSource(s.sendToClient, s.check)
-	s.clientSink = newPipeSink(s.takeFromClient, s.onClientDone)
-	s.fileSink = newPipeSink(s.takeFromFile, s.onFileDone)
-	// The upstream's ends are made only for a request that goes to one
+	s := c.freeSessions.get()
+	if s == nil {
+		s = &session{}
+		s.clientSource = newPipeSource(s.sendToClient, s.check)
+		s.clientSink = newPipeSink(s.takeFromClient, s.onClientDone)
+		s.fileSink = newPipeSink(s.takeFromFile, s.onFileDone)
+	}
+	head := s.head[:0]
+	if cap(head) > keptHeadSize {
+		head = nil
+	}
+	*s = session{core: c, client: client,
+		clientSource: s.clientSource, clientSink: s.clientSink, fileSink: s.fileSink,
+		head: head, parser: requestParser{headers: s.parser.headers[:0], req: s.parser.req},
+		keptUpstreamSource: s.keptUpstreamSource, keptUpstreamSink: s.keptUpstreamSink}
+	s.clientSource.reset()
+	s.clientSink.reset()
+	s.fileSink.reset()
+	// The upstream's ends are used only for a request that goes to one
 	// (see proxy); until then they are idle ends, attached to nothing.
 	s.upstreamSource, s.upstreamSink = &idleSource, &idleSink
 	// The sinks are ready from the start: the slots they fill are empty.
 	s.clientSink.ready, s.fileSink.ready = true, true
-	c.sessions[s] = struct{}{}
+	c.sessions.add(s)
 
 	if _, err := newPipe(c, pipeThreshold, client.source, s.clientSink); err != nil {
 		s.close()
@@ -81,7 +115,8 @@ func newSession(c *core, client *connection) (*session, error) {
 
 // close destroys the session's ends, which detaches them from their pipes
 // and so tells the client, upstream and file that the session is gone, and
-// drops whatever the slots still hold. Mirrors xps_session_destroy.
+// drops whatever the slots still hold. The session goes on the core's free
+// list. Mirrors xps_session_destroy.
 func (s *session) close() {
 	if s.closed {
 		return
@@ -97,7 +132,8 @@ func (s *session) close() {
 	}
 	s.toClient.Reset()
 	s.fromClient.Reset()
-	delete(s.core.sessions, s)
+	s.core.sessions.remove(s)
+	s.core.freeSessions.put(s)
 	xlog.Debugf("destroyed session")
 }
 
@@ -110,6 +146,19 @@ var (
 	idleSource pipeSource
 	idleSink   pipeSink
 )
+
+// proxyEnds makes the session's upstream ends its kept ones, as new: made,
+// their callbacks bound to the session, the first time it proxies, and made
+// again only if a previous use left them attached.
+func (s *session) proxyEnds() {
+	if s.keptUpstreamSource == nil || s.keptUpstreamSource.pipe != nil || s.keptUpstreamSink.pipe != nil {
+		s.keptUpstreamSource = newPipeSource(s.sendToUpstream, s.onUpstreamClosed)
+		s.keptUpstreamSink = newPipeSink(s.takeFromUpstream, s.onUpstreamClosed)
+	}
+	s.keptUpstreamSource.reset()
+	s.keptUpstreamSink.reset()
+	s.upstreamSource, s.upstreamSink = s.keptUpstreamSource, s.keptUpstreamSink
+}
 
 // Slot rules: filling a slot makes the source that empties it ready and the
 // sinks that fill it not ready; emptying it does the reverse.
@@ -302,8 +351,7 @@ func (s *session) proxy(body []byte) {
 		return
 	}
 	s.upstream = up
-	s.upstreamSource = newPipeSource(s.sendToUpstream, s.onUpstreamClosed)
-	s.upstreamSink = newPipeSink(s.takeFromUpstream, s.onUpstreamClosed)
+	s.proxyEnds()
 	s.upstreamSink.ready = true
 	_, err = newPipe(s.core, pipeThreshold, s.upstreamSource, up.sink)
 	if err == nil {
@@ -319,7 +367,9 @@ func (s *session) proxy(body []byte) {
 	s.fromClient.Append(buffer.Wrap(proxyHead(s.req)))
 	s.fromClient.Write(body[:n])
 	s.setFromClient(true)
-	xlog.HTTPf("%s %s %s → upstream %s:%d", s.client.remoteIP, s.req.method, s.req.path, res.upstreamHost, res.upstreamPort)
+	if xlog.HTTPEnabled() {
+		xlog.HTTPf("%s %s %s → upstream %s:%d", s.client.remoteIP, s.req.method, s.req.path, res.upstreamHost, res.upstreamPort)
+	}
 }
 
 // hopByHop are the headers that describe one connection rather than the
@@ -398,7 +448,7 @@ func (s *session) respondError(err error) {
 // alone. The head is serialized whole before it is queued, so it goes out
 // in one send. Mirrors the response part of session_process_request.
 func (s *session) respond(status int, headers []header) {
-	res := newHTTPResponse(status)
+	res := newHTTPResponse(s.core, status)
 	for _, h := range headers {
 		res.setHeader(h.key, h.val)
 	}
@@ -408,12 +458,16 @@ func (s *session) respond(status int, headers []header) {
 	if s.req != nil && s.req.method == "HEAD" {
 		res.setBody(nil)
 	}
-	s.toClient.Append(buffer.Wrap(res.serialize()))
+	s.toClient.Write(res.serialize())
+	res.close()
 	s.responded = true
 	s.setToClient(true)
-	if s.req != nil {
+	switch {
+	case !xlog.HTTPEnabled():
+		// No access log: nothing to build.
+	case s.req != nil:
 		xlog.HTTPf("%s %s %s → %d", s.client.remoteIP, s.req.method, s.req.path, status)
-	} else {
+	default:
 		xlog.HTTPf("%s bad request → %d", s.client.remoteIP, status)
 	}
 }
@@ -510,7 +564,9 @@ func (s *session) onClientDone() {
 // it, however long that takes. nginx does the same by default, and logs a
 // 499.
 func (s *session) abandon() {
-	xlog.HTTPf("%s %s %s → 499 client closed the connection", s.client.remoteIP, s.req.method, s.req.path)
+	if xlog.HTTPEnabled() {
+		xlog.HTTPf("%s %s %s → 499 client closed the connection", s.client.remoteIP, s.req.method, s.req.path)
+	}
 	s.upstream.close(false)
 	s.close()
 }

@@ -62,7 +62,11 @@ func serializeHead(first string, headers []header, spare int) []byte {
 	for _, h := range headers {
 		n += len(h.key) + len(": \r\n") + len(h.val)
 	}
-	b := make([]byte, 0, n)
+	return appendHead(make([]byte, 0, n), first, headers)
+}
+
+// appendHead appends a message head, as serializeHead makes it, to b.
+func appendHead(b []byte, first string, headers []header) []byte {
 	b = append(b, first...)
 	b = append(b, "\r\n"...)
 	b = appendHeaders(b, headers)

@@ -179,6 +179,11 @@ type requestParser struct {
 	valStart, valEnd   int
 
 	headers []headerSpan
+
+	// req is the request newHTTPRequest last built from this parser, whose
+	// storage it builds the next one in: a session that is reused keeps
+	// its parser, and so builds its requests without allocating.
+	req *httpRequest
 }
 
 // parse runs the request-line parser, then the header-line parser until the

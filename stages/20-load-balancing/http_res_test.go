@@ -31,7 +31,7 @@ func TestResponseSerializeGolden(t *testing.T) {
 		{
 			name: "file head",
 			build: func() *httpResponse {
-				r := newHTTPResponse(200)
+				r := newHTTPResponse(testCore(), 200)
 				r.setHeader("Content-Type", "text/plain")
 				r.setHeader("Content-Length", "1242")
 				return r
@@ -45,7 +45,7 @@ func TestResponseSerializeGolden(t *testing.T) {
 		{
 			name: "redirect without body",
 			build: func() *httpResponse {
-				r := newHTTPResponse(302)
+				r := newHTTPResponse(testCore(), 302)
 				r.setHeader("Location", "http://localhost:8002/")
 				r.setHeader("Content-Length", "0")
 				return r
@@ -59,7 +59,7 @@ func TestResponseSerializeGolden(t *testing.T) {
 		{
 			name: "error with its page",
 			build: func() *httpResponse {
-				r := newHTTPResponse(404)
+				r := newHTTPResponse(testCore(), 404)
 				r.setHeader("Content-Length", "120")
 				return r
 			},
@@ -74,7 +74,7 @@ func TestResponseSerializeGolden(t *testing.T) {
 		{
 			name: "body set by the caller",
 			build: func() *httpResponse {
-				r := newHTTPResponse(200)
+				r := newHTTPResponse(testCore(), 200)
 				r.setHeader("Content-Length", "6")
 				r.setBody([]byte("hello\n"))
 				return r
@@ -102,7 +102,7 @@ func TestResponseStatusLines(t *testing.T) {
 		500: "HTTP/1.1 500 Internal Server Error", 501: "HTTP/1.1 501 Not Implemented",
 		502: "HTTP/1.1 502 Bad Gateway", 505: "HTTP/1.1 505 HTTP Version Not Supported",
 	} {
-		if got := newHTTPResponse(code).statusLine; got != line {
+		if got := newHTTPResponse(testCore(), code).statusLine; got != line {
 			t.Errorf("status %d: %q, want %q", code, got, line)
 		}
 	}

@@ -65,21 +65,65 @@ type session struct {
 	upstreamReplied     bool // the upstream has sent its first byte
 	upstreamErrorResSet bool // a 502 was queued for an upstream that failed first
 	closed              bool
+	index               int // in core.sessions
+
+	// keptUpstreamSource and keptUpstreamSink are the upstream's ends the
+	// session made the first time it proxied a request, kept for the next
+	// clients it serves (see proxyEnds).
+	keptUpstreamSource *pipeSource
+	keptUpstreamSink   *pipeSink
+
+	// contentHeaderBuf is the storage of the table contentHeaders builds.
+	contentHeaderBuf []header
+
+	// The callbacks the session hands its connections, bound to it once,
+	// when it is made: s.onUpstreamConnect.
+	boundConnect func(error)
 }
+
+// slot is where the session's index in core.sessions is kept.
+func (s *session) slot() *int { return &s.index }
+
+// keptHeadSize bounds the head storage a destroyed session keeps for the
+// next client: a head that grew larger, up to maxHeadSize, would hold that
+// memory on the free list.
+const keptHeadSize = 8 << 10
 
 // newSession creates the session's ends, adds it to the core and pipes the
 // client to it in both directions. Mirrors xps_session_create.
+//
+// The session comes from the core's free list if it can. Its ends are made
+// with it, their callbacks bound to it once, and it keeps them, and the
+// storage of its head and of the parser's header table: a reused session
+// resets them and costs no allocation.
 func newSession(c *core, client *connection) (*session, error) {
-	s := &session{core: c, client: client}
-	s.clientSource = newPipeSource(s.sendToClient, s.check)
-	s.clientSink = newPipeSink(s.takeFromClient, s.onClientDone)
-	s.fileSink = newPipeSink(s.takeFromFile, s.onFileDone)
-	// The upstream's ends are made only for a request that goes to one
+	s := c.freeSessions.get()
+	if s == nil {
+		s = &session{}
+		s.clientSource = newPipeSource(s.sendToClient, s.check)
+		s.clientSink = newPipeSink(s.takeFromClient, s.onClientDone)
+		s.fileSink = newPipeSink(s.takeFromFile, s.onFileDone)
+		s.contentHeaderBuf = make([]header, 0, 4) // see contentHeaders
+		s.boundConnect = s.onUpstreamConnect
+	}
+	head := s.head[:0]
+	if cap(head) > keptHeadSize {
+		head = nil
+	}
+	*s = session{core: c, client: client,
+		clientSource: s.clientSource, clientSink: s.clientSink, fileSink: s.fileSink,
+		head: head, parser: requestParser{headers: s.parser.headers[:0], req: s.parser.req},
+		keptUpstreamSource: s.keptUpstreamSource, keptUpstreamSink: s.keptUpstreamSink, contentHeaderBuf: s.contentHeaderBuf,
+		boundConnect: s.boundConnect}
+	s.clientSource.reset()
+	s.clientSink.reset()
+	s.fileSink.reset()
+	// The upstream's ends are used only for a request that goes to one
 	// (see proxy); until then they are idle ends, attached to nothing.
 	s.upstreamSource, s.upstreamSink = &idleSource, &idleSink
 	// The sinks are ready from the start: the slots they fill are empty.
 	s.clientSink.ready, s.fileSink.ready = true, true
-	c.sessions[s] = struct{}{}
+	c.sessions.add(s)
 
 	if _, err := newPipe(c, pipeThreshold, client.source, s.clientSink); err != nil {
 		s.close()
@@ -94,7 +138,8 @@ func newSession(c *core, client *connection) (*session, error) {
 
 // close destroys the session's ends, which detaches them from their pipes
 // and so tells the client, upstream and file that the session is gone, and
-// drops whatever the slots still hold. Mirrors xps_session_destroy.
+// drops whatever the slots still hold. The session goes on the core's free
+// list. Mirrors xps_session_destroy.
 func (s *session) close() {
 	if s.closed {
 		return
@@ -116,9 +161,18 @@ func (s *session) close() {
 	if s.try != nil {
 		s.try.release()
 	}
-	delete(s.core.sessions, s)
+	if s.upstream != nil && s.upstream.onConnect != nil {
+		// The connect still under way now concerns nobody, and the
+		// session may serve another client by the time it ends.
+		s.upstream.onConnect = connectIgnored
+	}
+	s.core.sessions.remove(s)
+	s.core.freeSessions.put(s)
 	xlog.Debugf("destroyed session")
 }
+
+// connectIgnored takes the outcome of a connect whose session has ended.
+func connectIgnored(error) {}
 
 // idleSource and idleSink stand in for the upstream's ends of a session
 // that has no upstream: never attached, never ready, never active, so every
@@ -129,6 +183,19 @@ var (
 	idleSource pipeSource
 	idleSink   pipeSink
 )
+
+// proxyEnds makes the session's upstream ends its kept ones, as new: made,
+// their callbacks bound to the session, the first time it proxies, and made
+// again only if a previous use left them attached.
+func (s *session) proxyEnds() {
+	if s.keptUpstreamSource == nil || s.keptUpstreamSource.pipe != nil || s.keptUpstreamSink.pipe != nil {
+		s.keptUpstreamSource = newPipeSource(s.sendToUpstream, s.onUpstreamClosed)
+		s.keptUpstreamSink = newPipeSink(s.takeFromUpstream, s.onUpstreamDone)
+	}
+	s.keptUpstreamSource.reset()
+	s.keptUpstreamSink.reset()
+	s.upstreamSource, s.upstreamSink = s.keptUpstreamSource, s.keptUpstreamSink
+}
 
 // Slot rules: filling a slot makes the source that empties it ready and the
 // sinks that fill it not ready; emptying it does the reverse.
@@ -346,7 +413,10 @@ func (s *session) serveListing() {
 // that could have been compressed for another request carries Vary, so a
 // cache keeps the two apart.
 func (s *session) contentHeaders(mimeType string, size int64) ([]header, int) {
-	headers := []header{{"Content-Type", mimeType}}
+	// The headers go into the session's own table, made with room for all
+	// of them, which respond copies from at once: a reused session builds
+	// them without allocating.
+	headers := append(s.contentHeaderBuf[:0], header{"Content-Type", mimeType})
 	r := s.lookup.route
 	eligible := r.gzipEnable && r.compressible(mimeType) && size >= r.gzipMinLength
 	if !eligible || s.req.version != "1.1" || !acceptsGzip(s.req) {
@@ -412,7 +482,7 @@ func (s *session) connectUpstream() {
 		s.noUpstream()
 		return
 	}
-	up, err := newUpstream(s.core, &u.addr, s.onUpstreamConnect)
+	up, err := newUpstream(s.core, &u.addr, s.boundConnect)
 	if err != nil && outOfDescriptors(err) {
 		// The server's own shortage, which the upstream is not to blame for.
 		s.try.release()
@@ -425,8 +495,7 @@ func (s *session) connectUpstream() {
 		return
 	}
 	s.upstream = up
-	s.upstreamSource = newPipeSource(s.sendToUpstream, s.onUpstreamClosed)
-	s.upstreamSink = newPipeSink(s.takeFromUpstream, s.onUpstreamDone)
+	s.proxyEnds()
 	s.upstreamSink.ready = true
 	_, err = newPipe(s.core, pipeThreshold, s.upstreamSource, up.sink)
 	if err == nil {
@@ -592,7 +661,7 @@ func (s *session) respondError(err error) {
 // is queued, so it goes out in one send. Mirrors the response part of
 // session_process_request.
 func (s *session) respond(status int, headers []header) {
-	res := newHTTPResponse(status)
+	res := newHTTPResponse(s.core, status)
 	for _, h := range headers {
 		res.setHeader(h.key, h.val)
 	}
@@ -604,12 +673,16 @@ func (s *session) respond(status int, headers []header) {
 	if s.req != nil && s.req.method == "HEAD" {
 		res.setBody(nil)
 	}
-	s.toClient.Append(buffer.Wrap(res.serialize()))
+	s.toClient.Write(res.serialize())
+	res.close()
 	s.responded = true
 	s.setToClient(true)
-	if s.req != nil {
+	switch {
+	case !xlog.HTTPEnabled():
+		// No access log: nothing to build.
+	case s.req != nil:
 		xlog.HTTPf("%s %s %s → %d", s.client.remoteIP, s.req.method, s.req.path, status)
-	} else {
+	default:
 		xlog.HTTPf("%s bad request → %d", s.client.remoteIP, status)
 	}
 }
@@ -644,7 +717,9 @@ func (s *session) takeFromUpstream() {
 		if !ok {
 			code = "?"
 		}
-		xlog.HTTPf("%s %s %s → %s via %s", s.client.remoteIP, s.req.method, s.req.path, code, s.try.server.name)
+		if xlog.HTTPEnabled() {
+			xlog.HTTPf("%s %s %s → %s via %s", s.client.remoteIP, s.req.method, s.req.path, code, s.try.server.name)
+		}
 	}
 	if s.reply.state < replyUntilClose {
 		for _, part := range s.upstreamSink.peek(nil, 0) {
@@ -713,7 +788,9 @@ func (s *session) onClientDone() {
 // it, however long that takes. nginx does the same by default, and logs a
 // 499.
 func (s *session) abandon() {
-	xlog.HTTPf("%s %s %s → 499 client closed the connection", s.client.remoteIP, s.req.method, s.req.path)
+	if xlog.HTTPEnabled() {
+		xlog.HTTPf("%s %s %s → 499 client closed the connection", s.client.remoteIP, s.req.method, s.req.path)
+	}
 	if s.upstreamReplied {
 		// The upstream was replying when the client gave up: it did its
 		// part. Otherwise the client's leaving says nothing of the

@@ -13,11 +13,17 @@ const imfFixdate = "Mon, 02 Jan 2006 15:04:05 GMT"
 // httpResponse is a response being built: a status line, ordered headers
 // and an optional body. Mirrors xps_http_res_t.
 type httpResponse struct {
+	core       *core
 	status     int
 	statusLine string
 	headers    []header
 	body       []byte
+	out        []byte // the serialized response, kept for reuse (see serialize)
 }
+
+// keptOutSize bounds the serialized response a destroyed response keeps
+// for the next: a large body would hold its memory on the free list.
+const keptOutSize = 4 << 10
 
 // now is the clock responses are dated with; tests replace it.
 var now = time.Now
@@ -44,24 +50,40 @@ func httpDate() string {
 // and Connection: close (the server closes the connection after each
 // response, and says so, so a client sends no second request on it), in
 // this order; and for an error, its page (errorPage) as the body, with
-// Content-Type: text/html. Mirrors xps_http_res_create.
-func newHTTPResponse(status int) *httpResponse {
-	// Room for the headers a session adds, so they do not reallocate.
-	headers := make([]header, 4, 8)
-	headers[0] = header{"Date", httpDate()}
-	headers[1] = header{"Server", serverName}
-	headers[2] = header{"Access-Control-Allow-Origin", "*"}
-	headers[3] = header{"Connection", "close"}
-	r := &httpResponse{
-		status:     status,
-		statusLine: "HTTP/1.1 " + strconv.Itoa(status) + " " + statusText(status),
-		headers:    headers,
+// Content-Type: text/html. The response comes from the core's free list
+// if it can, with the storage of its header table and serialized bytes.
+// Mirrors xps_http_res_create.
+func newHTTPResponse(c *core, status int) *httpResponse {
+	r := c.freeResponses.get()
+	if r == nil {
+		r = &httpResponse{}
 	}
+	// Room for the headers a session adds, so they do not reallocate.
+	headers := r.headers[:0]
+	if cap(headers) < 8 {
+		headers = make([]header, 0, 8)
+	}
+	headers = append(headers,
+		header{"Date", httpDate()},
+		header{"Server", serverName},
+		header{"Access-Control-Allow-Origin", "*"},
+		header{"Connection", "close"})
+	*r = httpResponse{core: c, status: status, statusLine: responseLine(status), headers: headers, out: r.out[:0]}
 	if status >= 400 {
 		r.setHeader("Content-Type", "text/html")
 		r.setBody(errorPage(status))
 	}
 	return r
+}
+
+// close puts the response on the core's free list, its header table and
+// serialized bytes with it. Mirrors xps_http_res_destroy.
+func (r *httpResponse) close() {
+	if cap(r.out) > keptOutSize {
+		r.out = nil
+	}
+	r.body = nil
+	r.core.freeResponses.put(r)
 }
 
 // setHeader appends a header; the caller makes sure it is not a duplicate.
@@ -74,11 +96,31 @@ func (r *httpResponse) setHeader(key, val string) {
 func (r *httpResponse) setBody(body []byte) { r.body = body }
 
 // serialize returns the response as sent: the status line, each header as
-// "Name: value", each line ended by CRLF, an empty line, then the body.
-// Mirrors xps_http_res_serialize.
+// "Name: value", each line ended by CRLF, an empty line, then the body. The
+// bytes are the response's own storage, valid until it is closed or
+// serialized again. Mirrors xps_http_res_serialize.
 func (r *httpResponse) serialize() []byte {
-	return append(serializeHead(r.statusLine, r.headers, len(r.body)), r.body...)
+	r.out = append(appendHead(r.out[:0], r.statusLine, r.headers), r.body...)
+	return r.out
 }
+
+// responseLine returns the status line of a response with code, from
+// statusLines when it is there.
+func responseLine(code int) string {
+	if code >= 0 && code < len(statusLines) && statusLines[code] != "" {
+		return statusLines[code]
+	}
+	return "HTTP/1.1 " + strconv.Itoa(code) + " " + statusText(code)
+}
+
+// statusLines holds the status lines of the codes 100 to 599, made once, so
+// that no response builds its own.
+var statusLines = func() (lines [600]string) {
+	for code := 100; code < len(lines); code++ {
+		lines[code] = "HTTP/1.1 " + strconv.Itoa(code) + " " + statusText(code)
+	}
+	return lines
+}()
 
 // statusText returns the reason phrase of an HTTP status code (RFC 9110
 // §15), or "Unknown" for a code the course never sends.

@@ -10,7 +10,7 @@ import (
 // testCore is a core with no loop: enough for the pipe pass, which only
 // looks at the pipe list.
 func testCore() *core {
-	c := &core{connections: make(map[*connection]struct{}), sessions: make(map[*session]struct{}), pipes: make(map[*pipe]struct{})}
+	c := &core{connections: make(map[*connection]struct{})}
 	c.loop = &loop{core: c}
 	c.metrics = newMetrics(&config{serverName: serverName}, 1)
 	c.slot = c.metrics.slot(0)
@@ -255,5 +255,43 @@ func TestPipeFlowEndToEnd(t *testing.T) {
 	}
 	if diff := cmp.Diff(produced, consumed); diff != "" {
 		t.Fatalf("bytes differ (-produced +consumed):\n%s", diff)
+	}
+}
+
+// TestPipeReuse checks that a pipe the pipe pass destroyed is reused, but
+// only from the loop's next iteration on, and then as if it were new:
+// nothing it carried for the ends it joined before is left in it.
+func TestPipeReuse(t *testing.T) {
+	c := testCore()
+	var r recorder
+	first, err := newPipe(c, 16, r.source("a"), r.sink("b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.src.write([]byte("left over"))
+	first.src.close()
+	first.snk.close()
+	c.loop.handlePipes() // destroys the pipe left without ends
+	if len(c.pipes) != 0 {
+		t.Fatalf("%d pipes left, want 0", len(c.pipes))
+	}
+	if again, _ := newPipe(c, 16, r.source("c"), r.sink("d")); again == first {
+		t.Fatal("a pipe was reused in the iteration that destroyed it")
+	}
+	c.recycle()
+	src, snk := r.source("e"), r.sink("f")
+	reused, err := newPipe(c, 32, src, snk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reused != first {
+		t.Fatal("the destroyed pipe was not reused")
+	}
+	if reused.src != src || reused.snk != snk || reused.thresh != 32 || reused.readable() || !reused.queued {
+		t.Errorf("reused pipe: ends %p %p, threshold %d, %d bytes, queued %v; want the new ends, 32, 0 bytes, queued",
+			reused.src, reused.snk, reused.thresh, reused.buf.Len(), reused.queued)
+	}
+	if len(c.pipes) != 2 || c.pipes[0].index != 0 || c.pipes[1].index != 1 {
+		t.Errorf("%d pipes in the core, want 2 at their own indexes", len(c.pipes))
 	}
 }

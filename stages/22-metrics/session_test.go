@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -481,10 +482,102 @@ func BenchmarkSessionServesFile(b *testing.B) {
 		client.source.close()
 		client.sink.close()
 		c.loop.handlePipes() // sweep the pipes left without ends
+		c.recycle()          // as the loop does at the top of its next iteration
 	}
 	if len(c.pipes) != 0 {
 		b.Fatalf("%d pipes left", len(c.pipes))
 	}
+}
+
+// BenchmarkSessionProxies measures what one proxied request costs the
+// session and the modules it calls, as BenchmarkSessionServesFile does for
+// a file: parse the head, look it up, connect to the upstream (a listening
+// socket of the benchmark's, which takes each connection and drops it), pass
+// the upstream's reply on to the client, and tear everything down. Only the
+// upstream's connection has a socket, and no event is waited for: the reply
+// is put in the upstream's pipe as if it had been received.
+func BenchmarkSessionProxies(b *testing.B) {
+	lfd, port := rawListener(b)
+	path := filepath.Join(b.TempDir(), "xps_config.json")
+	doc := `{"servers": [{"listeners": [{"host": "0.0.0.0", "port": 8001}], "routes": [
+		{"req_path": "/api", "type": "reverse_proxy", "upstreams": ["127.0.0.1:` + strconv.Itoa(port) + `"]}]}]}`
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := testCore()
+	c.config = cfg
+	if c.loop, err = newLoop(c); err != nil {
+		b.Fatal(err)
+	}
+	defer c.loop.close()
+	l := &listener{core: c, host: "0.0.0.0", port: 8001}
+	req := []byte("GET /api/items?page=2 HTTP/1.1\r\nHost: localhost:8001\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\n" +
+		"Accept: */*\r\nAccept-Encoding: gzip, deflate\r\nConnection: close\r\n\r\n")
+	reply := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n" + strings.Repeat("x", 100))
+	b.ReportAllocs()
+	b.SetBytes(int64(len(req)))
+	for b.Loop() {
+		client := &connection{core: c, remoteIP: "192.0.2.1", listener: l}
+		client.source = newPipeSource(func() {}, func() {})
+		client.sink = newPipeSink(func() {}, func() {})
+		s, err := newSession(c, client)
+		if err != nil {
+			b.Fatal(err)
+		}
+		client.source.write(req)
+		s.takeFromClient()
+		up := s.upstream
+		if up == nil {
+			b.Fatal("the request did not go to the upstream")
+		}
+		peer, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(lfd), 0, 0, unix.SOCK_CLOEXEC, 0, 0)
+		if errno != 0 {
+			b.Fatalf("accept4: %v", errno)
+		}
+		up.source.write(reply)
+		for range 3 { // the reply goes through the session to the client
+			c.loop.handlePipes()
+		}
+		if p := client.sink.pipe; p == nil || p.buf.Len() != len(reply) {
+			b.Fatal("the client did not get the reply whole")
+		}
+		up.close(true)
+		unix.Close(int(peer))
+		s.close()
+		client.source.close()
+		client.sink.close()
+		c.loop.handlePipes() // sweep the pipes left without ends
+		c.recycle()          // as the loop does at the top of its next iteration
+	}
+	if len(c.pipes) != 0 {
+		b.Fatalf("%d pipes left", len(c.pipes))
+	}
+}
+
+// rawListener opens a listening socket on a free port of 127.0.0.1 that
+// the test accepts from with raw system calls, which allocate nothing.
+func rawListener(tb testing.TB) (fd, port int) {
+	tb.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		tb.Fatal(err)
+	}
+	if err := unix.Listen(fd, 128); err != nil {
+		tb.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return fd, sa.(*unix.SockaddrInet4).Port
 }
 
 // TestSessionIPAccess checks that a route's lists decide before the route

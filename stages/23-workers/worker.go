@@ -315,7 +315,7 @@ func (w *worker) abandon(c *core) {
 		if r := recover(); r != nil {
 			xlog.Errorf("%s: closing its core failed too (%v); closing its descriptors as they are", w.name, r)
 			for fd, reg := range c.loop.regs {
-				if reg != nil && fd != w.srv.stopFD {
+				if reg.gen != 0 && fd != w.srv.stopFD {
 					unix.Close(fd)
 				}
 			}

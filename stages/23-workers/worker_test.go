@@ -298,7 +298,7 @@ func TestListenerExclusiveReorder(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if r := c.loop.regs[l.sock]; r == nil || r.gen == gen || l.accepted != 1 {
+	if r := c.loop.regs[l.sock]; r.gen == 0 || r.gen == gen || l.accepted != 1 {
 		t.Fatalf("after %d clients: registration %v (generation %d before), %d accepted since; want it attached again, 1 since",
 			reorderEvery+1, r, gen, l.accepted)
 	}

@@ -74,7 +74,7 @@ var Servers = []Server{
 	},
 	{
 		Name: "sends-the-head-in-two-writes", Stage: 15, file: "session.go",
-		old: "\ts.toClient.Append(buffer.Wrap(res.serialize()))\n", new: "\tstatusLineFirst(s.client.sock, res.serialize(), &s.toClient, len(s.core.connections))\n",
+		old: "\ts.toClient.Write(res.serialize())\n", new: "\tstatusLineFirst(s.client.sock, res.serialize(), &s.toClient, len(s.core.connections))\n",
 		Failing: []string{"hostile-heads", "http-bad-version", "http-header-without-colon", "http-no-headers",
 			"http-no-version", "http-not-found", "http-unknown-method", "http-valid-jpg", "http-valid-pdf",
 			"http-valid-plain", "method-not-allowed"},
