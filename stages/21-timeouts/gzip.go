@@ -1,7 +1,6 @@
 package main
 
 import (
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +8,7 @@ import (
 	"strings"
 
 	"expserver-go/common/buffer"
+	"expserver-go/common/gzip"
 	"expserver-go/common/xlog"
 
 	"golang.org/x/sys/unix"

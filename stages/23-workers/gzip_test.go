@@ -2,7 +2,7 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
+	"compress/gzip" // the standard library decodes what the server wrote
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"expserver-go/common/buffer"
+	compressor "expserver-go/common/gzip"
 	"expserver-go/tests/harness"
 
 	"golang.org/x/sys/unix"
@@ -378,7 +379,7 @@ func TestCompressorsReused(t *testing.T) {
 	for range maxSpareCompressors + 5 {
 		cs.put(9, cs.get(9, &out))
 	}
-	ws := make([]*gzip.Writer, maxSpareCompressors+5)
+	ws := make([]*compressor.Writer, maxSpareCompressors+5)
 	for i := range ws {
 		ws[i] = cs.get(9, &out)
 	}

@@ -89,3 +89,23 @@ func ThreadSyscall(pid, tid int) (int, error) {
 	}
 	return strconv.Atoi(f[0])
 }
+
+// ThreadRuntime returns how long thread tid of process pid has run on a
+// CPU, in nanoseconds as the scheduler counts them (/proc/PID/task/TID/
+// schedstat): finer than the clock ticks of stat, fine enough to tell
+// whether two threads ran at the same time within a few milliseconds.
+func ThreadRuntime(pid, tid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/schedstat", pid, tid))
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 1 {
+		return 0, fmt.Errorf("harness: /proc/%d/task/%d/schedstat: %q", pid, tid, b)
+	}
+	ns, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("harness: /proc/%d/task/%d/schedstat: %q", pid, tid, b)
+	}
+	return time.Duration(ns), nil
+}

@@ -103,10 +103,27 @@ func (e *Env) startMetrics(c config) (*metricsServer, error) {
 	return m, nil
 }
 
-// waitAPI waits until the metrics listener accepts.
+// waitAPI waits until the metrics listener accepts, and then until the
+// server has accepted the connections that found each of its listeners
+// open: they count in conn_accepted, and one the server took only after a
+// check's first snapshot would count as the check's own.
 func (m *metricsServer) waitAPI() error {
 	if err := harness.WaitAccepting([]string{m.api}, StartTimeout, m.Alive); err != nil {
 		return fail("the metrics listener on "+m.api, "%v", err)
+	}
+	_, apiPort, _ := net.SplitHostPort(m.api)
+	port, _ := strconv.Atoi(apiPort)
+	ports := append(m.Ports[:], port)
+	err := harness.WaitFor(StartTimeout, func() error {
+		for _, p := range ports {
+			if waiting, _, err := harness.AcceptQueue(p); err != nil || waiting > 0 {
+				return fmt.Errorf("%d connections wait on port %d (%v)", waiting, p, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fail("the server to accept the connections that found it started", "%v", err)
 	}
 	return nil
 }

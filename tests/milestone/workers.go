@@ -40,7 +40,7 @@ var workersMilestones = []Milestone{
 		From: 23, To: 23, Run: checkWorkersExactCounts},
 	{ID: "workers-monotonic", Title: "4 pollers at 20 Hz under full-speed load on 4 workers: no counter goes back for any of them, every snapshot is consistent",
 		From: 23, To: 23, Run: checkWorkersMonotonic},
-	{ID: "workers-cpu-parallel", Title: "CPU-bound load on 2 workers uses ≥ 1.5 CPUs, each worker ≥ 30 % of it; on 1 worker ≤ 1.2 CPUs",
+	{ID: "workers-cpu-parallel", Title: "CPU-bound load on 2 workers uses ≥ 1.5 CPUs (or, on a machine that cannot give that much, both run at once ≥ 25 % of the time), each worker ≥ 30 % of it; on 1 worker ≤ 1.2 CPUs",
 		From: 23, To: 23, Alone: true, Run: checkWorkersCPUParallel},
 	{ID: "workers-throughput-scales", Title: "on 2N+2 CPUs, 4 workers pinned to 4 CPUs serve ≥ 3× the gzip and ≥ 2× the small-file requests of 1 worker on 1 CPU",
 		From: 23, To: 23, Limit: 2 * time.Minute, Run: checkWorkersThroughputScales},
@@ -425,9 +425,10 @@ func checkWorkersMonotonic(e *Env) error {
 }
 
 // cpuLoad runs 8 clients of CPU-bound requests against a server of n
-// workers for 3 s and returns the process's CPU seconds per second and
-// the CPU time each worker thread used.
-func cpuLoad(e *Env, dir string, n int) (float64, []time.Duration, error) {
+// workers for 3 s and returns the process's CPU seconds per second, the
+// CPU time each worker thread used, and the share of the window in which
+// the worker threads were seen running at the same time (see overlap).
+func cpuLoad(e *Env, dir string, n int) (cpus float64, used []time.Duration, parallel float64, err error) {
 	var c config
 	r := gzipRoute("/", dir)
 	r.GzipLevel = 9
@@ -435,36 +436,81 @@ func cpuLoad(e *Env, dir string, n int) (float64, []time.Duration, error) {
 	c.More = map[string]any{"workers": n}
 	s, err := e.startWith(c)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, 0, err
 	}
 	defer s.Close()
 	before, err := waitWorkers(s.PID(), n)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, 0, err
 	}
 	meter, err := harness.StartCPUMeter(s.PID())
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, 0, err
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() { busy(at(s, 0), "/big.txt", "gzip", 8, stop) })
-	time.Sleep(3 * time.Second) // the measurement window
+	const window = 3 * time.Second
+	parallel, oerr := overlap(s.PID(), before, window)
 	pct, _, err := meter.Percent()
 	after, terr := waitWorkers(s.PID(), n)
 	close(stop)
 	wg.Wait()
-	if err != nil {
-		return 0, nil, err
+	if err := errors.Join(err, oerr, terr); err != nil {
+		return 0, nil, 0, err
 	}
-	if terr != nil {
-		return 0, nil, terr
-	}
-	used := make([]time.Duration, n)
+	used = make([]time.Duration, n)
 	for i := range used {
 		used[i] = after[i].CPU - before[i].CPU
 	}
-	return pct / 100, used, nil
+	return pct / 100, used, parallel, nil
+}
+
+// overlap watches the threads for the window and returns the share of it
+// in which they ran at the same time, as CPU-seconds per second. Every
+// 10 ms it reads how long each thread has run (harness.ThreadRuntime):
+// threads that never run at once can together have run at most as long as
+// the interval, so what exceeds it was run in parallel. Unlike the
+// process's CPU share, this does not depend on how much of the machine
+// the rest of it — the load generator, other tests — leaves the server.
+func overlap(pid int, threads []harness.Thread, window time.Duration) (float64, error) {
+	read := func() ([]time.Duration, error) {
+		out := make([]time.Duration, len(threads))
+		for i, t := range threads {
+			d, err := harness.ThreadRuntime(pid, t.TID)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = d
+		}
+		return out, nil
+	}
+	start := time.Now()
+	prev, err := read()
+	if err != nil {
+		return 0, err
+	}
+	prevAt := start
+	var both time.Duration
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for time.Since(start) < window {
+		<-tick.C
+		now := time.Now()
+		cur, err := read()
+		if err != nil {
+			return 0, err
+		}
+		var ran time.Duration
+		for i := range cur {
+			ran += cur[i] - prev[i]
+		}
+		if excess := ran - now.Sub(prevAt); excess > 0 {
+			both += excess
+		}
+		prev, prevAt = cur, now
+	}
+	return both.Seconds() / time.Since(start).Seconds(), nil
 }
 
 func checkWorkersCPUParallel(e *Env) error {
@@ -476,13 +522,19 @@ func checkWorkersCPUParallel(e *Env) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cpus, used, err := cpuLoad(e, dir, 2)
+	cpus, used, parallel, err := cpuLoad(e, dir, 2)
 	if err != nil {
 		return err
 	}
-	e.logf("2 workers: %.2f CPUs, per worker %v", cpus, used)
-	if cpus < 1.5 {
-		return fail("≥ 1.5 CPU-seconds per second with 2 workers under CPU-bound load", "%.2f", cpus)
+	e.logf("2 workers: %.2f CPUs, per worker %v, both running %.2f of the time", cpus, used, parallel)
+	// The spec's figure, 1.5 CPUs, assumes the load generator and the
+	// rest of the machine leave the server that much of two CPUs; where
+	// they did not, the two workers must still be seen running at once.
+	// A server whose workers take turns (one lock around the loop) shows
+	// neither.
+	if cpus < 1.5 && parallel < 0.25 {
+		return fail("≥ 1.5 CPU-seconds per second with 2 workers under CPU-bound load, or the two worker threads running at the same time ≥ 25 % of it",
+			"%.2f CPUs, both running %.2f of the time", cpus, parallel)
 	}
 	total := used[0] + used[1]
 	for i, u := range used {
@@ -490,7 +542,7 @@ func checkWorkersCPUParallel(e *Env) error {
 			return fail("each of 2 workers ≥ 30 % of the workers' CPU time", "xps-w%d %v of %v", i, u, total)
 		}
 	}
-	if cpus, _, err = cpuLoad(e, dir, 1); err != nil {
+	if cpus, _, _, err = cpuLoad(e, dir, 1); err != nil {
 		return err
 	}
 	e.logf("1 worker: %.2f CPUs", cpus)
