@@ -522,16 +522,23 @@ func checkWorkersCPUParallel(e *Env) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cpus, used, parallel, err := cpuLoad(e, dir, 2)
-	if err != nil {
-		return err
-	}
-	e.logf("2 workers: %.2f CPUs, per worker %v, both running %.2f of the time", cpus, used, parallel)
 	// The spec's figure, 1.5 CPUs, assumes the load generator and the
 	// rest of the machine leave the server that much of two CPUs; where
 	// they did not, the two workers must still be seen running at once.
 	// A server whose workers take turns (one lock around the loop) shows
-	// neither.
+	// neither, however often it is measured; a process elsewhere on the
+	// machine that took a CPU for a while is outlasted by measuring again.
+	var cpus, parallel float64
+	var used []time.Duration
+	for try := 1; try <= 3; try++ {
+		if cpus, used, parallel, err = cpuLoad(e, dir, 2); err != nil {
+			return err
+		}
+		e.logf("2 workers, measurement %d: %.2f CPUs, per worker %v, both running %.2f of the time", try, cpus, used, parallel)
+		if cpus >= 1.5 || parallel >= 0.25 {
+			break
+		}
+	}
 	if cpus < 1.5 && parallel < 0.25 {
 		return fail("≥ 1.5 CPU-seconds per second with 2 workers under CPU-bound load, or the two worker threads running at the same time ≥ 25 % of it",
 			"%.2f CPUs, both running %.2f of the time", cpus, parallel)
