@@ -4,8 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
+	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -13,7 +17,16 @@ import (
 
 // FreePorts returns n distinct TCP ports that were free a moment ago. All n
 // are held open together while they are chosen, so they differ.
+//
+// They are taken below the kernel's ephemeral range (ip_local_port_range),
+// where no outgoing connection is given a local port: a port from inside
+// it, free when chosen, could be taken by one of the thousands of client
+// connections the tests make before the server under test binds it. No
+// port is handed out twice within a minute, so that two checks starting
+// servers at the same moment never get the same one; the course's own
+// ports (3000, 8001–8004) are never handed out.
 func FreePorts(n int) ([]int, error) {
+	lo, hi := portRange()
 	var ls []net.Listener
 	defer func() {
 		for _, l := range ls {
@@ -21,15 +34,52 @@ func FreePorts(n int) ([]int, error) {
 		}
 	}()
 	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp4", "0.0.0.0:0")
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 100*n {
+			return nil, fmt.Errorf("harness: no free port in %d–%d", lo, hi)
+		}
+		port := lo + rand.IntN(hi-lo+1)
+		if port == 3000 || port >= 8000 && port <= 8010 || !handOut(port) {
+			continue
+		}
+		l, err := net.Listen("tcp4", "0.0.0.0:"+strconv.Itoa(port))
 		if err != nil {
-			return nil, fmt.Errorf("harness: free port: %w", err)
+			continue
 		}
 		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, port)
 	}
 	return ports, nil
+}
+
+// portRange returns the ports FreePorts chooses from: from 10000 to just
+// below the ephemeral range, or, where that range starts too low to leave
+// room, the ephemeral range itself.
+func portRange() (lo, hi int) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if f := strings.Fields(string(b)); err == nil && len(f) == 2 {
+		if first, err := strconv.Atoi(f[0]); err == nil && first > 12000 {
+			return 10000, first - 1
+		}
+	}
+	return 32768, 60999
+}
+
+// handedOut remembers when each port was last handed out.
+var handedOut = struct {
+	sync.Mutex
+	at map[int]time.Time
+}{at: map[int]time.Time{}}
+
+// handOut reports whether port may be handed out now, and if so notes it.
+func handOut(port int) bool {
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	if t, ok := handedOut.at[port]; ok && time.Since(t) < time.Minute {
+		return false
+	}
+	handedOut.at[port] = time.Now()
+	return true
 }
 
 // PollInterval is how often the harness re-checks a condition it waits for.
