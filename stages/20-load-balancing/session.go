@@ -85,9 +85,10 @@ type session struct {
 func (s *session) slot() *int { return &s.index }
 
 // keptHeadSize bounds the head storage a destroyed session keeps for the
-// next client: a head that grew larger, up to maxHeadSize, would hold that
-// memory on the free list.
-const keptHeadSize = 8 << 10
+// next client: a browser's head fits (a few hundred bytes to a kilobyte),
+// and a head that grew larger, up to maxHeadSize, would hold that memory on
+// the free list.
+const keptHeadSize = 2 << 10
 
 // newSession creates the session's ends, adds it to the core and pipes the
 // client to it in both directions. Mirrors xps_session_create.

@@ -179,10 +179,11 @@ func (c *core) recycle() {
 }
 
 // maxFree is how many destroyed objects of one kind a free list keeps:
-// enough for a busy server to serve its clients without allocating, few
-// enough that a burst of clients long gone does not hold its memory for
-// ever. Beyond it, destroyed objects are left to the garbage collector.
-const maxFree = 1024
+// enough for a busy server to serve its clients without allocating (nginx
+// keeps 512 connections per worker by default), few enough that a burst of
+// thousands of clients long gone does not hold its memory for ever. Beyond
+// it, destroyed objects are left to the garbage collector.
+const maxFree = 256
 
 // freeList keeps destroyed objects of one kind for reuse. A server that
 // allocates an object for every client and leaves the garbage collector to
