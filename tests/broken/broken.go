@@ -164,14 +164,16 @@ var Servers = []Server{
 	},
 	{
 		// The course's round robin: a refused connect answers 502 instead
-		// of trying the next upstream, and is not held against the
+		// of trying the next upstream, and no failure is held against an
 		// upstream, so every request that picks a dead one fails, for as
-		// long as it is dead. (With failures counted, only the first such
-		// request would fail, and whether it was in flight when its
-		// upstream died would be a matter of timing.)
+		// long as it is dead. (Were an upstream that closes before replying
+		// still marked down, the requests in flight when it died could
+		// mark it down before any later request picks it, and the server
+		// would pass lb-upstream-dies-midrun by the luck of the timing.)
 		Name: "round-robin-without-failover", Stage: 20, file: "session.go", LessonOnly: true,
-		old: "\ts.try.connectFailed(time.Now(), errors.Is(err, unix.ETIMEDOUT))\n\ts.connectUpstream()\n",
-		new: "\ts.try.release()\n\ts.noUpstream()\n",
+		old:  "\ts.try.connectFailed(time.Now(), errors.Is(err, unix.ETIMEDOUT))\n\ts.connectUpstream()\n",
+		new:  "\ts.try.release()\n\ts.noUpstream()\n",
+		also: []edit{{"session.go", "\ts.try.ended(s.upstreamReplied, time.Now())\n", "\ts.try.release()\n"}},
 		Failing: []string{"lb-failover-transparent", "lb-ip-hash-failover", "lb-post-failover", "lb-recovery",
 			"lb-upstream-dies-midrun"},
 	},
