@@ -1074,3 +1074,16 @@ func BenchmarkLookup(b *testing.B) {
 		})
 	}
 }
+
+// TestJoinRoot checks that joinRoot is filepath.Join for every root a
+// config can hold (clean, absolute, "/" included) and every pathname
+// cleanPathname can return.
+func TestJoinRoot(t *testing.T) {
+	for _, root := range []string{"/", "/srv", "/srv/www"} {
+		for _, pathname := range []string{"/", "/a", "/a/", "/a/b.txt", "/a/b/", "/...", "/.hidden"} {
+			if got, want := joinRoot(root, pathname), filepath.Join(root, pathname); got != want {
+				t.Errorf("joinRoot(%q, %q) = %q, want %q", root, pathname, got, want)
+			}
+		}
+	}
+}

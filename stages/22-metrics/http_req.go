@@ -275,6 +275,10 @@ func cleanPathname(pathname string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if alreadyClean(decoded) {
+		// Nearly every request: nothing to remove, nothing to allocate.
+		return decoded, nil
+	}
 	segments := make([]string, 0, strings.Count(decoded, "/")+1)
 	last := ""
 	for seg := range strings.SplitSeq(decoded, "/") {
@@ -300,6 +304,22 @@ func cleanPathname(pathname string) (string, error) {
 		sb.WriteByte('/')
 	}
 	return sb.String(), nil
+}
+
+// alreadyClean reports whether cleanPathname would return p unchanged: p is
+// absolute and has no empty, "." or ".." segment, a trailing slash aside.
+func alreadyClean(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	for rest := p[1:]; rest != ""; {
+		seg, after, _ := strings.Cut(rest, "/")
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		rest = after
+	}
+	return true
 }
 
 // percentDecode replaces each %XX escape in s by its byte.
