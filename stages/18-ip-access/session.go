@@ -433,35 +433,37 @@ var endToEnd = []string{"Content-Length", "Transfer-Encoding", "Host"}
 // because each connection to the upstream carries one request and the
 // upstream's close is what ends the relay.
 func proxyHead(req *httpRequest) []byte {
-	drop := func(key string) bool {
-		for _, h := range hopByHop {
-			if strings.EqualFold(key, h) {
-				return true
-			}
-		}
-		for _, h := range endToEnd {
-			if strings.EqualFold(key, h) {
-				return false
-			}
-		}
-		if conn, ok := req.getHeader("Connection"); ok {
-			for _, name := range strings.Split(conn, ",") {
-				if strings.EqualFold(strings.TrimSpace(name), key) {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	var kept []header
+	conn, _ := req.getHeader("Connection")
+	kept := make([]header, 0, len(req.headers)+1)
 	for _, h := range req.headers {
-		if !drop(h.key) {
+		if !dropHeader(h.key, conn) {
 			kept = append(kept, h)
 		}
 	}
-	fwd := *req
-	fwd.headers = append(kept, header{"Connection", "close"})
-	return fwd.serialize()
+	kept = append(kept, header{"Connection", "close"})
+	return serializeHead(req.requestLine, kept, 0)
+}
+
+// dropHeader reports whether a proxy leaves out the header named key of a
+// request whose Connection header is conn: a hop-by-hop header, or one conn
+// names, unless it is an end-to-end one.
+func dropHeader(key, conn string) bool {
+	for _, h := range hopByHop {
+		if strings.EqualFold(key, h) {
+			return true
+		}
+	}
+	for _, h := range endToEnd {
+		if strings.EqualFold(key, h) {
+			return false
+		}
+	}
+	for name := range strings.SplitSeq(conn, ",") {
+		if strings.EqualFold(strings.TrimSpace(name), key) {
+			return true
+		}
+	}
+	return false
 }
 
 // respondError answers a request that failed with the status its error

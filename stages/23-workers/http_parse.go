@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"net/netip"
@@ -907,15 +908,17 @@ func (r *replyEnd) framing(method string) replyState {
 	case method == "HEAD" || code == "204" || code == "304":
 		return replyComplete
 	}
-	lines := strings.Split(string(r.head), "\n")
 	length, haveLength, coding := int64(0), false, ""
-	for _, l := range lines[1:] {
-		name, val, _ := strings.Cut(strings.TrimSuffix(l, "\r"), ":")
+	_, rest, _ := bytes.Cut(r.head, []byte("\n")) // past the status line
+	for len(rest) > 0 {
+		var l []byte
+		l, rest, _ = bytes.Cut(rest, []byte("\n"))
+		name, val, _ := bytes.Cut(bytes.TrimSuffix(l, []byte("\r")), []byte(":"))
 		switch {
-		case strings.EqualFold(name, "Transfer-Encoding"):
-			coding = val // the last coding of the last line is the one that frames
-		case strings.EqualFold(name, "Content-Length"):
-			for elem := range strings.SplitSeq(val, ",") {
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			coding = string(val) // the last coding of the last line is the one that frames
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			for elem := range strings.SplitSeq(string(val), ",") {
 				n, ok := parseContentLength(strings.Trim(elem, " \t"))
 				if !ok || haveLength && n != length {
 					return replyUntilClose
