@@ -416,14 +416,9 @@ func checkACLBadEntries(e *Env) error {
 func checkACLConcurrent(e *Env) error {
 	return withACLServer(e, [][2][]string{{nil, list(ip2)}}, func(s *ServerProcess) error {
 		const n = 200
-		release, err := harness.ReserveFDs(n)
-		if err != nil {
-			return err
-		}
-		defer release()
 		from := func(i int) string { return []string{ip1, ip2}[i%2] }
-		conns, _, err := dialManyFrom(e, s.PID(), n, func(i int) (string, string) { return from(i), at(s, 0) })
-		defer closeAll(conns)
+		conns, _, done, err := reservedClients(e, s.PID(), n, 0, func(i int) (string, string) { return from(i), at(s, 0) })
+		defer done()
 		if err != nil {
 			return err
 		}

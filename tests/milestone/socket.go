@@ -455,6 +455,25 @@ func dialManyFrom(e *Env, pid, n int, route func(i int) (src, dst string)) ([]*n
 	return dialManyWatched(e, pid, n, route, nil)
 }
 
+// reservedClients is dialManyFrom after harness.ReserveFDs has made room
+// in this process for the n connections and spare more descriptors. done
+// closes the connections and gives the room back; it is to be called
+// whatever the error, which may come with some connections made.
+func reservedClients(e *Env, pid, n, spare int, route func(i int) (src, dst string)) (conns []*net.TCPConn, times []dialTimes, done func(), err error) {
+	release, err := harness.ReserveFDs(n + spare)
+	if err != nil {
+		return nil, nil, func() {}, err
+	}
+	conns, times, err = dialManyFrom(e, pid, n, route)
+	return conns, times, func() { closeAll(conns); release() }, err
+}
+
+// toPort returns the route of dialManyFrom that takes every client to the
+// i-th port of s.
+func toPort(s *ServerProcess, i int) func(int) (string, string) {
+	return func(int) (string, string) { return "", at(s, i) }
+}
+
 // dialManyWatched is dialManyFrom calling watch, when not nil, with each
 // connection as soon as it is made: a check that times what the server
 // does to each client starts watching it at once, not after the last one

@@ -130,8 +130,16 @@ func expectSilentCloseWithin(c net.Conn, made time.Time, header, late time.Durat
 
 const headerTimeout = 2 * time.Second
 
-func checkTimeoutIdleSilent(e *Env) error {
-	s, err := timeoutServer(e, timeouts{ClientHeader: headerTimeout.Seconds()}, fileRoute("/", e.Layout.Public))
+// headerTimeoutServer starts a server whose client_header_timeout is
+// headerTimeout, serving the public folder.
+func headerTimeoutServer(e *Env) (*ServerProcess, error) {
+	return timeoutServer(e, timeouts{ClientHeader: headerTimeout.Seconds()}, fileRoute("/", e.Layout.Public))
+}
+
+// withHeaderTimeoutClient starts a headerTimeoutServer, connects one
+// client to it and runs f with the client and the moment it was connected.
+func withHeaderTimeoutClient(e *Env, f func(c *net.TCPConn, made time.Time) error) error {
+	s, err := headerTimeoutServer(e)
 	if err != nil {
 		return err
 	}
@@ -142,7 +150,13 @@ func checkTimeoutIdleSilent(e *Env) error {
 		return err
 	}
 	defer c.Close()
-	return expectSilentCloseWithin(c, made, headerTimeout, timerLate)
+	return f(c, made)
+}
+
+func checkTimeoutIdleSilent(e *Env) error {
+	return withHeaderTimeoutClient(e, func(c *net.TCPConn, made time.Time) error {
+		return expectSilentCloseWithin(c, made, headerTimeout, timerLate)
+	})
 }
 
 // expect408 requires cl to be a 408 Request Timeout with Server and
@@ -169,37 +183,23 @@ func expect408(cl closing, since time.Time, t, late time.Duration) error {
 }
 
 func checkTimeoutPartialHead408(e *Env) error {
-	s, err := timeoutServer(e, timeouts{ClientHeader: headerTimeout.Seconds()}, fileRoute("/", e.Layout.Public))
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	made := time.Now()
-	c, err := harness.Dial(at(s, 0))
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n")); err != nil {
-		return err
-	}
-	return expect408(awaitClose(c, headerTimeout+timerLate+replyTimeout), made, headerTimeout, timerLate)
+	return withHeaderTimeoutClient(e, func(c *net.TCPConn, made time.Time) error {
+		if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n")); err != nil {
+			return err
+		}
+		return expect408(awaitClose(c, headerTimeout+timerLate+replyTimeout), made, headerTimeout, timerLate)
+	})
 }
 
 func checkTimeoutSlowlorisDeadline(e *Env) error {
-	s, err := timeoutServer(e, timeouts{ClientHeader: headerTimeout.Seconds()}, fileRoute("/", e.Layout.Public))
+	s, err := headerTimeoutServer(e)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 	const n = 200
-	release, err := harness.ReserveFDs(n + 1)
-	if err != nil {
-		return err
-	}
-	defer release()
-	conns, times, err := dialManyFrom(e, s.PID(), n, func(int) (string, string) { return "", at(s, 0) })
-	defer closeAll(conns)
+	conns, times, done, err := reservedClients(e, s.PID(), n, 1, toPort(s, 0))
+	defer done()
 	if err != nil {
 		return err
 	}
@@ -288,7 +288,7 @@ func checkTimeoutSlowlorisDeadline(e *Env) error {
 }
 
 func checkTimeoutCompleteInTime(e *Env) error {
-	s, err := timeoutServer(e, timeouts{ClientHeader: headerTimeout.Seconds()}, fileRoute("/", e.Layout.Public))
+	s, err := headerTimeoutServer(e)
 	if err != nil {
 		return err
 	}
@@ -324,7 +324,7 @@ func checkTimeoutCompleteInTime(e *Env) error {
 }
 
 func checkTimeoutManyIdle(e *Env) error {
-	s, err := timeoutServer(e, timeouts{ClientHeader: headerTimeout.Seconds()}, fileRoute("/", e.Layout.Public))
+	s, err := headerTimeoutServer(e)
 	if err != nil {
 		return err
 	}
@@ -344,7 +344,7 @@ func checkTimeoutManyIdle(e *Env) error {
 	// slow dial of the others does not delay when its close is seen.
 	ends := make([]closing, n)
 	var watching sync.WaitGroup
-	conns, times, err := dialManyWatched(e, pid, n, func(int) (string, string) { return "", at(s, 0) }, func(i int, c *net.TCPConn) {
+	conns, times, err := dialManyWatched(e, pid, n, toPort(s, 0), func(i int, c *net.TCPConn) {
 		watching.Go(func() { ends[i] = awaitClose(c, headerTimeout+crowdLate+replyTimeout) })
 	})
 	defer closeAll(conns)

@@ -739,13 +739,8 @@ func checkWorkersIdleCPU(e *Env) error {
 	if err := measure("8 idle workers"); err != nil {
 		return err
 	}
-	release, err := harness.ReserveFDs(idle + 64)
-	if err != nil {
-		return err
-	}
-	defer release()
-	conns, _, err := dialManyFrom(e, s.PID(), idle, func(int) (string, string) { return "", at(s, 0) })
-	defer closeAll(conns)
+	_, _, done, err := reservedClients(e, s.PID(), idle, 64, toPort(s, 0))
+	defer done()
 	if err != nil {
 		return err
 	}
@@ -773,29 +768,15 @@ func slowReader(c net.Conn, rate int, stop <-chan struct{}) {
 
 func checkWorkersSlowClients(e *Env) error {
 	const slowloris, readers = 500, 20
-	dir, err := workDir(e, "workers-slow", nil)
+	s, stopServer, err := fourWorkersWithBigFile(e, "workers-slow", func(dir string) []route {
+		return []route{fileRoute("/big/", dir), fileRoute("/", e.Layout.Public)}
+	})
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	if err := sparseFile(filepath.Join(dir, "big.bin"), 50<<20); err != nil {
-		return err
-	}
-	var c config
-	c.Routes[0] = []route{fileRoute("/big/", dir), fileRoute("/", e.Layout.Public)}
-	c.More = map[string]any{"workers": 4}
-	s, err := e.startWith(c)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	release, err := harness.ReserveFDs(slowloris + readers + 64)
-	if err != nil {
-		return err
-	}
-	defer release()
-	conns, _, err := dialManyFrom(e, s.PID(), slowloris, func(int) (string, string) { return "", at(s, 0) })
-	defer closeAll(conns)
+	defer stopServer()
+	conns, _, done, err := reservedClients(e, s.PID(), slowloris, readers+64, toPort(s, 0))
+	defer done()
 	if err != nil {
 		return err
 	}
@@ -1047,6 +1028,28 @@ func checkWorkersPanic(e *Env) error {
 }
 
 // sparseFile creates a file of size zeros that takes no room on the disk.
+// fourWorkersWithBigFile starts a server of four workers with the routes
+// that routes returns for dir, a new folder holding big.bin, a sparse file
+// of 50 MiB. stop stops the server and removes the folder.
+func fourWorkersWithBigFile(e *Env, name string, routes func(dir string) []route) (s *ServerProcess, stop func(), err error) {
+	dir, err := workDir(e, name, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := sparseFile(filepath.Join(dir, "big.bin"), 50<<20); err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	var c config
+	c.Routes[0] = routes(dir)
+	c.More = map[string]any{"workers": 4}
+	if s, err = e.startWith(c); err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return s, func() { s.Close(); os.RemoveAll(dir) }, nil
+}
+
 func sparseFile(path string, size int64) error {
 	f, err := os.Create(path)
 	if err != nil {
@@ -1061,32 +1064,18 @@ func sparseFile(path string, size int64) error {
 
 func checkWorkersSIGINT(e *Env) error {
 	const idle, downloads = 1000, 20
-	dir, err := workDir(e, "workers-sigint", nil)
+	s, stop, err := fourWorkersWithBigFile(e, "workers-sigint", func(dir string) []route {
+		return []route{fileRoute("/", dir)}
+	})
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	if err := sparseFile(filepath.Join(dir, "big.bin"), 50<<20); err != nil {
-		return err
-	}
-	var c config
-	c.Routes[0] = []route{fileRoute("/", dir)}
-	c.More = map[string]any{"workers": 4}
-	s, err := e.startWith(c)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
+	defer stop()
 	if _, err := waitWorkers(s.PID(), 4); err != nil {
 		return err
 	}
-	release, err := harness.ReserveFDs(idle + downloads + 64)
-	if err != nil {
-		return err
-	}
-	defer release()
-	conns, _, err := dialManyFrom(e, s.PID(), idle, func(int) (string, string) { return "", at(s, 0) })
-	defer closeAll(conns)
+	conns, _, done, err := reservedClients(e, s.PID(), idle, downloads+64, toPort(s, 0))
+	defer done()
 	if err != nil {
 		return err
 	}
