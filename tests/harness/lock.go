@@ -64,18 +64,7 @@ func flockFile(path string, how int) (release func(), err error) {
 // takes it exclusive, so that it runs while no other check does, from any
 // test binary or grading run on this machine: CPUs, unlike ports, are not
 // private to a network namespace.
-//
-// flock grants a shared lock while an exclusive one waits, so with checks
-// overlapping one another without a pause, a check that needs the machine
-// alone could wait for minutes. Every check therefore passes through a
-// turnstile on its way in, and an exclusive one holds the turnstile while it
-// waits: no check starts after it, the running ones end, and it goes next.
 func LockCPU(alone bool) (release func(), err error) {
-	turnstile, err := flockFile(filepath.Join(os.TempDir(), "expserver-go-cpu-turnstile.lock"), unix.LOCK_EX)
-	if err != nil {
-		return nil, err
-	}
-	defer turnstile()
 	how := unix.LOCK_SH
 	if alone {
 		how = unix.LOCK_EX
