@@ -75,6 +75,8 @@ var Servers = []Server{
 	{
 		Name: "sends-the-head-in-two-writes", Stage: 15, file: "session.go",
 		old: "\ts.toClient.Write(res.serialize())\n", new: "\tstatusLineFirst(s.client.sock, res.serialize(), &s.toClient, len(s.core.connections))\n",
+		also: []edit{{"session.go", "\ts.clientSink.reset()\n\ts.fileSink.reset()\n",
+			"\ts.clientSink.reset()\n\ts.fileSink.reset()\n\tnewReplyQueue(&s.toClient)\n"}},
 		Failing: []string{"hostile-heads", "http-bad-version", "http-header-without-colon", "http-no-headers",
 			"http-no-version", "http-not-found", "http-unknown-method", "http-valid-jpg", "http-valid-pdf",
 			"http-valid-plain", "method-not-allowed"},
@@ -246,7 +248,9 @@ import (
 // longGaps counts the long pauses taken so far, and split holds the reply
 // queue of every connection that has had a reply split. (Holding the queue
 // keeps it from being freed, so no later connection's queue can take its
-// address, as a later connection takes a closed one's descriptor.)
+// address, as a later connection takes a closed one's descriptor. A session
+// taken from the free list does reuse the queue of the one before it, and
+// says so: see newReplyQueue.)
 var (
 	longGaps int
 	split    = map[*buffer.List]bool{}
@@ -271,6 +275,10 @@ func gap(queue *buffer.List, connections int) time.Duration {
 	}
 	return time.Millisecond
 }
+
+// newReplyQueue marks queue as a new connection's, whose first split reply
+// pauses long again: the session that holds it comes from the free list.
+func newReplyQueue(queue *buffer.List) { delete(split, queue) }
 
 // writeInTwo sends the first byte of a reply on its own and queues the rest
 // a moment later, as a server that writes a reply piece by piece does.

@@ -152,10 +152,11 @@ const stopGrace = 5 * time.Second
 // again, they are reported as not run, naming the case after which it died.
 func (e *Env) Run(m Milestone) (r Result) {
 	start := time.Now()
+	var queued time.Duration // waiting for the CPU lock, which is not the case's time
 	r = Result{Milestone: m}
 	e.caseID, e.rng, e.inputs = m.ID, nil, nil
 	defer func() {
-		r.Elapsed = time.Since(start)
+		r.Elapsed = time.Since(start) - queued
 		r.Inputs = e.inputs.digest()
 		e.lastID = m.ID
 	}()
@@ -190,7 +191,9 @@ func (e *Env) Run(m Milestone) (r Result) {
 		}
 	}
 	if r.Err == nil {
+		locking := time.Now()
 		release, err := harness.LockCPU(m.Alone)
+		queued = time.Since(locking)
 		if err != nil {
 			r.Err = fmt.Errorf("the CPU lock: %w", err)
 			return r
