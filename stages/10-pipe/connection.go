@@ -16,13 +16,21 @@ const maxIovecs = 1024
 // source (the bytes it receives) and a pipe sink (the bytes it must send).
 // Mirrors xps_connection_t.
 type connection struct {
+	connEnds // kept from one client to the next (see newConnection)
 	core     *core
 	sock     int
 	listener *listener
 	remoteIP string
+	closed   bool
+}
+
+// connEnds is what a connection object keeps from one client to the next: its
+// source and sink, and the callbacks the loop and its pipes call, all bound
+// to the object once, when it was made, so that no client allocates them.
+type connEnds struct {
 	source   *pipeSource // received bytes flow out of here
 	sink     *pipeSink   // bytes to send flow in here
-	closed   bool
+	handlers handlers    // for the loop
 }
 
 // readBuf is the scratch space every receive uses. The server has one
@@ -34,15 +42,21 @@ var readBuf = make([]byte, bufferSize)
 // same reason.
 var iovecs [][]byte
 
-// newConnection creates the connection's source and sink, attaches sock to
-// the loop for edge-triggered read and write events and adds the connection
-// to the core. Mirrors xps_connection_create.
+// newConnection takes a connection object from the core's free list, or makes
+// one with its source and sink (bind), attaches sock to the loop for
+// edge-triggered read and write events and adds the connection to the core.
+// Mirrors xps_connection_create.
 func newConnection(core *core, sock int, remoteIP string) (*connection, error) {
-	c := &connection{core: core, sock: sock, remoteIP: remoteIP}
-	c.source = newPipeSource(c.receive, c.onPipeClosed)
-	c.sink = newPipeSink(c.send, c.onPipeClosed)
-	h := handlers{read: c.onReadable, write: c.onWritable, close: c.onHangup}
-	if err := core.loop.attach(sock, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLET, h); err != nil {
+	c := core.freeConnections.get()
+	if c == nil {
+		c = &connection{}
+		c.bind()
+	}
+	*c = connection{connEnds: c.connEnds, core: core, sock: sock, remoteIP: remoteIP}
+	c.source.reset()
+	c.sink.reset()
+	if err := core.loop.attach(sock, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLET, c.handlers); err != nil {
+		core.freeConnections.put(c)
 		return nil, err
 	}
 	core.connections[c] = struct{}{}
@@ -50,6 +64,14 @@ func newConnection(core *core, sock int, remoteIP string) (*connection, error) {
 		xlog.Debugf("created connection from %s", remoteIP)
 	}
 	return c, nil
+}
+
+// bind makes a new connection object's ends and binds the callbacks it
+// hands out to the object, once: every client the object serves uses them.
+func (c *connection) bind() {
+	c.source = newPipeSource(c.receive, c.onPipeClosed)
+	c.sink = newPipeSink(c.send, c.onPipeClosed)
+	c.handlers = handlers{read: c.onReadable, write: c.onWritable, close: c.onHangup}
 }
 
 // close logs why, makes the loop forget the connection, closes the socket,
@@ -74,6 +96,7 @@ func (c *connection) close(peerClosed bool) {
 	if xlog.DebugEnabled() {
 		xlog.Debugf("destroyed connection from %s", c.remoteIP)
 	}
+	c.core.freeConnections.put(c)
 }
 
 // onReadable is the loop's read callback: the socket has something to receive.

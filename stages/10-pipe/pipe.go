@@ -143,6 +143,10 @@ func newPipeSink(handler, onClose func()) *pipeSink {
 	return &pipeSink{pipeEnd{handler: handler, onClose: onClose}}
 }
 
+// reset makes a destroyed end as new, keeping only its owner's callbacks,
+// for an owner that reuses its ends with itself (see freeList).
+func (e *pipeEnd) reset() { *e = pipeEnd{handler: e.handler, onClose: e.onClose} }
+
 func (s *pipeSource) attach(p *pipe) error {
 	if p.src != nil {
 		return errEndTaken

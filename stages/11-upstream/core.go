@@ -19,8 +19,10 @@ type core struct {
 	connections map[*connection]struct{}
 	pipes       liveSet[*pipe]
 
-	// freePipes keeps destroyed pipes for new ones to reuse (see freeList).
-	freePipes freeList[pipe]
+	// freeConnections and freePipes keep what was destroyed, for new
+	// objects of the kind to reuse (see freeList).
+	freeConnections freeList[connection]
+	freePipes       freeList[pipe]
 
 	// work is the pipe pass's work list: the pipes that may have work.
 	// spareWork keeps the previous list's storage for reuse.
@@ -90,6 +92,7 @@ func (c *core) close() {
 // reusable. The loop calls it at the top of every iteration, when no
 // callback is running.
 func (c *core) recycle() {
+	c.freeConnections.recycle()
 	c.freePipes.recycle()
 }
 

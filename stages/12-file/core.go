@@ -20,10 +20,11 @@ type core struct {
 	connections map[*connection]struct{}
 	pipes       liveSet[*pipe]
 
-	// freePipes and freeFiles keep what was destroyed, for new objects of
+	// freeConnections, freePipes and freeFiles keep what was destroyed, for new objects of
 	// the kind to reuse (see freeList).
-	freePipes freeList[pipe]
-	freeFiles freeList[file]
+	freeConnections freeList[connection]
+	freePipes       freeList[pipe]
+	freeFiles       freeList[file]
 
 	// work is the pipe pass's work list: the pipes that may have work.
 	// spareWork keeps the previous list's storage for reuse.
@@ -135,6 +136,7 @@ func (c *core) close() {
 // reusable. The loop calls it at the top of every iteration, when no
 // callback is running.
 func (c *core) recycle() {
+	c.freeConnections.recycle()
 	c.freePipes.recycle()
 	c.freeFiles.recycle()
 }

@@ -64,6 +64,7 @@ func newSession(c *core, client *connection) (*session, error) {
 	*s = session{core: c, client: client,
 		clientSource: s.clientSource, upstreamSource: s.upstreamSource,
 		clientSink: s.clientSink, upstreamSink: s.upstreamSink, fileSink: s.fileSink}
+	client.hold() // see connection.hold
 	s.clientSource.reset()
 	s.upstreamSource.reset()
 	s.clientSink.reset()
@@ -96,6 +97,7 @@ func (s *session) connect(role int) error {
 			return err
 		}
 		s.upstream = up
+		up.hold()
 		if _, err := newPipe(c, pipeThreshold, s.upstreamSource, up.sink); err != nil {
 			return err
 		}
@@ -139,6 +141,11 @@ func (s *session) close() {
 	s.toClient.Reset()
 	s.fromClient.Reset()
 	s.core.sessions.remove(s)
+	// Done with its connections: they may go to the free list once closed.
+	s.client.release()
+	if s.upstream != nil {
+		s.upstream.release()
+	}
 	s.core.freeSessions.put(s)
 	xlog.Debugf("destroyed session")
 }

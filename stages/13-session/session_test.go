@@ -14,7 +14,7 @@ import (
 func testSession(t *testing.T) *session {
 	t.Helper()
 	c := testCore()
-	s := &session{core: c}
+	s := &session{core: c, client: &connection{core: c}} // a client that is never closed
 	s.clientSource = newPipeSource(s.sendToClient, s.check)
 	s.upstreamSource = newPipeSource(s.sendToUpstream, s.onUpstreamClosed)
 	s.clientSink = newPipeSink(s.takeFromClient, s.check)
@@ -201,7 +201,7 @@ func TestSessionReuse(t *testing.T) {
 	l := &listener{core: c, role: 2} // a port that serves nothing: no upstream, no file
 	client := func() *connection {
 		return &connection{core: c, listener: l,
-			source: newPipeSource(func() {}, func() {}), sink: newPipeSink(func() {}, func() {})}
+			connEnds: connEnds{source: newPipeSource(func() {}, func() {}), sink: newPipeSink(func() {}, func() {})}}
 	}
 	first, err := newSession(c, client())
 	if err != nil {

@@ -21,11 +21,12 @@ type core struct {
 	pipes       liveSet[*pipe]
 	sessions    liveSet[*session]
 
-	// freePipes, freeFiles and freeSessions keep what was destroyed, for
+	// freeConnections, freePipes, freeFiles and freeSessions keep what was destroyed, for
 	// new objects of the kind to reuse (see freeList).
-	freePipes    freeList[pipe]
-	freeFiles    freeList[file]
-	freeSessions freeList[session]
+	freeConnections freeList[connection]
+	freePipes       freeList[pipe]
+	freeFiles       freeList[file]
+	freeSessions    freeList[session]
 
 	// work is the pipe pass's work list: the pipes that may have work.
 	// spareWork keeps the previous list's storage for reuse.
@@ -137,6 +138,7 @@ func (c *core) close() {
 // reusable. The loop calls it at the top of every iteration, when no
 // callback is running.
 func (c *core) recycle() {
+	c.freeConnections.recycle()
 	c.freePipes.recycle()
 	c.freeFiles.recycle()
 	c.freeSessions.recycle()

@@ -74,6 +74,7 @@ func newSession(c *core, client *connection) (*session, error) {
 	*s = session{core: c, client: client,
 		clientSource: s.clientSource, clientSink: s.clientSink, fileSink: s.fileSink,
 		head: head, parser: requestParser{headers: s.parser.headers[:0], req: s.parser.req}}
+	client.hold() // see connection.hold
 	s.clientSource.reset()
 	s.clientSink.reset()
 	s.fileSink.reset()
@@ -109,6 +110,8 @@ func (s *session) close() {
 	}
 	s.toClient.Reset()
 	s.core.sessions.remove(s)
+	// Done with its client: it may go to the free list once closed.
+	s.client.release()
 	s.core.freeSessions.put(s)
 	xlog.Debugf("destroyed session")
 }

@@ -93,6 +93,7 @@ func newSession(c *core, client *connection) (*session, error) {
 		clientSource: s.clientSource, clientSink: s.clientSink, fileSink: s.fileSink,
 		head: head, parser: requestParser{headers: s.parser.headers[:0], req: s.parser.req},
 		keptUpstreamSource: s.keptUpstreamSource, keptUpstreamSink: s.keptUpstreamSink}
+	client.hold() // see connection.hold
 	s.clientSource.reset()
 	s.clientSink.reset()
 	s.fileSink.reset()
@@ -134,6 +135,11 @@ func (s *session) close() {
 	s.toClient.Reset()
 	s.fromClient.Reset()
 	s.core.sessions.remove(s)
+	// Done with its connections: they may go to the free list once closed.
+	s.client.release()
+	if s.upstream != nil {
+		s.upstream.release()
+	}
 	s.core.freeSessions.put(s)
 	xlog.Debugf("destroyed session")
 }
@@ -352,6 +358,7 @@ func (s *session) proxy(body []byte) {
 		return
 	}
 	s.upstream = up
+	up.hold()
 	s.proxyEnds()
 	s.upstreamSink.ready = true
 	_, err = newPipe(s.core, pipeThreshold, s.upstreamSource, up.sink)

@@ -99,6 +99,7 @@ func newSession(c *core, client *connection) (*session, error) {
 		clientSource: s.clientSource, clientSink: s.clientSink, fileSink: s.fileSink,
 		head: head, parser: requestParser{headers: s.parser.headers[:0], req: s.parser.req},
 		keptUpstreamSource: s.keptUpstreamSource, keptUpstreamSink: s.keptUpstreamSink, contentHeaderBuf: s.contentHeaderBuf}
+	client.hold() // see connection.hold
 	s.clientSource.reset()
 	s.clientSink.reset()
 	s.fileSink.reset()
@@ -143,6 +144,11 @@ func (s *session) close() {
 	s.toClient.Reset()
 	s.fromClient.Reset()
 	s.core.sessions.remove(s)
+	// Done with its connections: they may go to the free list once closed.
+	s.client.release()
+	if s.upstream != nil {
+		s.upstream.release()
+	}
 	s.core.freeSessions.put(s)
 	xlog.Debugf("destroyed session")
 }
@@ -448,6 +454,7 @@ func (s *session) proxy(body []byte) {
 		return
 	}
 	s.upstream = up
+	up.hold()
 	s.proxyEnds()
 	s.upstreamSink.ready = true
 	_, err = newPipe(s.core, pipeThreshold, s.upstreamSource, up.sink)

@@ -116,6 +116,7 @@ func newSession(c *core, client *connection) (*session, error) {
 		head: head, parser: requestParser{headers: s.parser.headers[:0], req: s.parser.req},
 		keptUpstreamSource: s.keptUpstreamSource, keptUpstreamSink: s.keptUpstreamSink, contentHeaderBuf: s.contentHeaderBuf,
 		boundConnect: s.boundConnect}
+	client.hold() // see connection.hold
 	s.clientSource.reset()
 	s.clientSink.reset()
 	s.fileSink.reset()
@@ -168,6 +169,11 @@ func (s *session) close() {
 		s.upstream.onConnect = connectIgnored
 	}
 	s.core.sessions.remove(s)
+	// Done with its connections: they may go to the free list once closed.
+	s.client.release()
+	if s.upstream != nil {
+		s.upstream.release()
+	}
 	s.core.freeSessions.put(s)
 	xlog.Debugf("destroyed session")
 }
@@ -496,6 +502,7 @@ func (s *session) connectUpstream() {
 		return
 	}
 	s.upstream = up
+	up.hold()
 	s.proxyEnds()
 	s.upstreamSink.ready = true
 	_, err = newPipe(s.core, pipeThreshold, s.upstreamSource, up.sink)
@@ -553,6 +560,7 @@ func (s *session) dropUpstream() {
 	s.upstreamSource, s.upstreamSink = &idleSource, &idleSink
 	if s.upstream != nil {
 		s.upstream.close(false)
+		s.upstream.release()
 		s.upstream = nil
 	}
 	s.upstreamConnected = false

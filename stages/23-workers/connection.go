@@ -18,13 +18,13 @@ const maxIovecs = 1024
 // source (the bytes it receives) and a pipe sink (the bytes it must send).
 // Mirrors xps_connection_t.
 type connection struct {
+	connEnds // kept from one client to the next (see newConnection)
 	core     *core
 	sock     int
 	listener *listener
 	remoteIP string
-	source   *pipeSource // received bytes flow out of here
-	sink     *pipeSink   // bytes to send flow in here
 	closed   bool
+	holds    int  // the sessions that hold it (see hold)
 	shutWr   bool // our side has sent its FIN
 
 	// remoteAddr is remoteIP as an address, for the routes' access lists:
@@ -65,16 +65,36 @@ type connection struct {
 	m connMetrics
 }
 
+// connEnds is what a connection object keeps from one client to the next: its
+// source and sink, and the callbacks the loop, its pipes and its timers call,
+// all bound to the object once, when it was made, so that no client allocates
+// them.
+type connEnds struct {
+	source   *pipeSource // received bytes flow out of here
+	sink     *pipeSink   // bytes to send flow in here
+	handlers handlers    // for the loop
+	// onReadTimer and onWriteTimer are readTimedOut and writeTimedOut.
+	onReadTimer, onWriteTimer func()
+}
+
 // drainTimeout bounds how long a client whose response has been sent is
 // still read, only so that it can finish sending without having its
 // connection reset under the response. nginx's lingering_timeout.
 const drainTimeout = 5 * time.Second
 
-// newConnection creates the connection's source and sink, attaches sock to
-// the loop for edge-triggered read and write events and adds the connection
-// to the core. Mirrors xps_connection_create.
+// newConnection takes a connection object from the core's free list, or makes
+// one with its source and sink (bind), attaches sock to the loop for
+// edge-triggered read and write events and adds the connection to the core.
+// Mirrors xps_connection_create.
 func newConnection(core *core, sock int, remoteIP string) (*connection, error) {
-	c := &connection{core: core, sock: sock, remoteIP: remoteIP}
+	c := core.freeConnections.get()
+	if c == nil {
+		c = &connection{}
+		c.bind()
+	}
+	*c = connection{connEnds: c.connEnds, core: core, sock: sock, remoteIP: remoteIP}
+	c.source.reset()
+	c.sink.reset()
 	// Parsed here, once, so that no request parses it again. An IPv4-mapped
 	// peer, which only a dual-stack listener could have, is its IPv4
 	// address everywhere, in the log too, as nginx's access module takes
@@ -87,12 +107,10 @@ func newConnection(core *core, sock int, remoteIP string) (*connection, error) {
 		}
 		c.remoteAddr = a
 	}
-	c.source = newPipeSource(c.receive, c.onSourceClosed)
-	c.sink = newPipeSink(c.send, c.onPipeClosed)
-	c.readTimer = newTimer(core, c.readTimedOut)
-	c.writeTimer = newTimer(core, c.writeTimedOut)
-	h := handlers{read: c.onReadable, write: c.onWritable, close: c.onHangup}
-	if err := core.loop.attach(sock, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLET, h); err != nil {
+	c.readTimer = newTimer(core, c.onReadTimer)
+	c.writeTimer = newTimer(core, c.onWriteTimer)
+	if err := core.loop.attach(sock, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLET, c.handlers); err != nil {
+		core.freeConnections.put(c)
 		return nil, err
 	}
 	core.connections[c] = struct{}{}
@@ -100,6 +118,15 @@ func newConnection(core *core, sock int, remoteIP string) (*connection, error) {
 		xlog.Debugf("created connection from %s", c.remoteIP)
 	}
 	return c, nil
+}
+
+// bind makes a new connection object's ends and binds the callbacks it
+// hands out to the object, once: every client the object serves uses them.
+func (c *connection) bind() {
+	c.source = newPipeSource(c.receive, c.onSourceClosed)
+	c.sink = newPipeSink(c.send, c.onPipeClosed)
+	c.handlers = handlers{read: c.onReadable, write: c.onWritable, close: c.onHangup}
+	c.onReadTimer, c.onWriteTimer = c.readTimedOut, c.writeTimedOut
 }
 
 // close logs why, makes the loop forget the connection, closes the socket,
@@ -130,6 +157,24 @@ func (c *connection) close(peerClosed bool) {
 	delete(c.core.connections, c)
 	if xlog.DebugEnabled() {
 		xlog.Debugf("destroyed connection from %s", c.remoteIP)
+	}
+	if c.holds == 0 {
+		c.core.freeConnections.put(c)
+	}
+}
+
+// hold keeps the connection object from reuse until release, even once the
+// connection is closed: a session reads and clears fields of its client's
+// and its upstream's connections until it ends itself, which can be after
+// they closed.
+func (c *connection) hold() { c.holds++ }
+
+// release ends a hold. A closed connection that nobody holds goes to the
+// core's free list.
+func (c *connection) release() {
+	c.holds--
+	if c.holds == 0 && c.closed {
+		c.core.freeConnections.put(c)
 	}
 }
 

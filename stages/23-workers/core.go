@@ -24,12 +24,13 @@ type core struct {
 	sessions    liveSet[*session]
 	config      *config
 
-	// freePipes, freeFiles, freeSessions and freeResponses keep what was
+	// freeConnections, freePipes, freeFiles, freeSessions and freeResponses keep what was
 	// destroyed, for new objects of the kind to reuse (see freeList).
-	freePipes     freeList[pipe]
-	freeFiles     freeList[file]
-	freeSessions  freeList[session]
-	freeResponses freeList[httpResponse]
+	freeConnections freeList[connection]
+	freePipes       freeList[pipe]
+	freeFiles       freeList[file]
+	freeSessions    freeList[session]
+	freeResponses   freeList[httpResponse]
 
 	// work is the pipe pass's work list: the pipes that may have work.
 	// spareWork keeps the previous list's storage for reuse.
@@ -188,6 +189,7 @@ func (c *core) close() {
 // reusable. The loop calls it at the top of every iteration, when no
 // callback is running.
 func (c *core) recycle() {
+	c.freeConnections.recycle()
 	c.freePipes.recycle()
 	c.freeFiles.recycle()
 	c.freeSessions.recycle()

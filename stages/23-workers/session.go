@@ -123,6 +123,7 @@ func newSession(c *core, client *connection) (*session, error) {
 		head: head, parser: requestParser{headers: s.parser.headers[:0], req: s.parser.req},
 		keptUpstreamSource: s.keptUpstreamSource, keptUpstreamSink: s.keptUpstreamSink, contentHeaderBuf: s.contentHeaderBuf,
 		boundConnect: s.boundConnect, boundClientTimeout: s.boundClientTimeout, boundUpstreamTimeout: s.boundUpstreamTimeout}
+	client.hold() // see connection.hold
 	s.clientSource.reset()
 	s.clientSink.reset()
 	s.fileSink.reset()
@@ -182,6 +183,11 @@ func (s *session) close() {
 		s.upstream.onConnect = connectIgnored
 	}
 	s.core.sessions.remove(s)
+	// Done with its connections: they may go to the free list once closed.
+	s.client.release()
+	if s.upstream != nil {
+		s.upstream.release()
+	}
 	s.core.freeSessions.put(s)
 	xlog.Debugf("destroyed session")
 }
@@ -527,6 +533,7 @@ func (s *session) connectUpstream() {
 		return
 	}
 	s.upstream = up
+	up.hold()
 	up.onTimeout = s.boundUpstreamTimeout
 	s.proxyEnds()
 	s.upstreamSink.ready = true
@@ -587,6 +594,7 @@ func (s *session) dropUpstream() {
 	s.upstreamSource, s.upstreamSink = &idleSource, &idleSink
 	if s.upstream != nil {
 		s.upstream.close(false)
+		s.upstream.release()
 		s.upstream = nil
 	}
 	s.upstreamConnected = false
