@@ -20,14 +20,44 @@ func testSession(t *testing.T, cfg *config) *session {
 	c := testCore()
 	c.config = cfg
 	l := &listener{core: c, host: "0.0.0.0", port: 8001}
-	client := &connection{core: c, remoteIP: "192.0.2.1", listener: l}
-	client.source = newPipeSource(func() {}, func() {})
-	client.sink = newPipeSink(func() {}, func() {})
+	client := testClient(c, l)
 	s, err := newSession(c, client)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// testClient makes a client connection of l without a socket: its ends do
+// nothing until the test drives them.
+func testClient(c *core, l *listener) *connection {
+	client := &connection{core: c, sock: -1, remoteIP: "192.0.2.1", listener: l}
+	client.source = newPipeSource(func() {}, func() {})
+	client.sink = newPipeSink(func() {}, func() {})
+	return client
+}
+
+// sessionFor makes a session for a new test client of l that has sent req,
+// and lets it take the bytes, as the loop would once they arrive.
+func sessionFor(tb testing.TB, c *core, l *listener, req []byte) (*session, *connection) {
+	client := testClient(c, l)
+	s, err := newSession(c, client)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	client.source.write(req)
+	s.takeFromClient()
+	return s, client
+}
+
+// endSession closes s and its test client, then sweeps the pipes they
+// leave and recycles what they free, as the loop's next iteration would.
+func endSession(c *core, s *session, client *connection) {
+	s.close()
+	client.source.close()
+	client.sink.close()
+	c.loop.handlePipes() // sweep the pipes left without ends
+	c.recycle()          // as the loop does at the top of its next iteration
 }
 
 // testConfig writes a config serving root on 0.0.0.0:8001, with a redirect
@@ -355,24 +385,12 @@ func BenchmarkSessionServesFile(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(req)))
 	for b.Loop() {
-		client := &connection{core: c, remoteIP: "192.0.2.1", listener: l}
-		client.source = newPipeSource(func() {}, func() {})
-		client.sink = newPipeSink(func() {}, func() {})
-		s, err := newSession(c, client)
-		if err != nil {
-			b.Fatal(err)
-		}
-		client.source.write(req)
-		s.takeFromClient()
+		s, client := sessionFor(b, c, l, req)
 		if s.file == nil {
 			b.Fatal("the request was not answered with the file")
 		}
 		s.file.read()
-		s.close()
-		client.source.close()
-		client.sink.close()
-		c.loop.handlePipes() // sweep the pipes left without ends
-		c.recycle()          // as the loop does at the top of its next iteration
+		endSession(c, s, client)
 	}
 	if len(c.pipes) != 0 {
 		b.Fatalf("%d pipes left", len(c.pipes))
@@ -411,15 +429,7 @@ func BenchmarkSessionProxies(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(req)))
 	for b.Loop() {
-		client := &connection{core: c, remoteIP: "192.0.2.1", listener: l}
-		client.source = newPipeSource(func() {}, func() {})
-		client.sink = newPipeSink(func() {}, func() {})
-		s, err := newSession(c, client)
-		if err != nil {
-			b.Fatal(err)
-		}
-		client.source.write(req)
-		s.takeFromClient()
+		s, client := sessionFor(b, c, l, req)
 		up := s.upstream
 		if up == nil {
 			b.Fatal("the request did not go to the upstream")
@@ -437,11 +447,7 @@ func BenchmarkSessionProxies(b *testing.B) {
 		}
 		up.close(true)
 		unix.Close(int(peer))
-		s.close()
-		client.source.close()
-		client.sink.close()
-		c.loop.handlePipes() // sweep the pipes left without ends
-		c.recycle()          // as the loop does at the top of its next iteration
+		endSession(c, s, client)
 	}
 	if len(c.pipes) != 0 {
 		b.Fatalf("%d pipes left", len(c.pipes))

@@ -791,7 +791,7 @@ func routeMatches(pathname, prefix string) bool {
 func (res *lookupResult) resolveFile(r *routeConfig, pathname string) error {
 	p := joinRoot(r.dirPath, pathname)
 	var st unix.Stat_t
-	if err := ignoringEINTR(func() error { return unix.Stat(p, &st) }); err != nil {
+	if err := unix.Stat(p, &st); err != nil {
 		return fmt.Errorf("lookup: %s: %w", p, fileError(err))
 	}
 	switch st.Mode & unix.S_IFMT {
@@ -849,15 +849,4 @@ func joinRoot(root, pathname string) string {
 		return pathname
 	}
 	return root + pathname
-}
-
-// ignoringEINTR retries call while it is interrupted by a signal, as the os
-// package does around stat: the runtime's preemption signals can interrupt
-// it on some file systems.
-func ignoringEINTR(call func() error) error {
-	for {
-		if err := call(); err != unix.EINTR {
-			return err
-		}
-	}
 }
